@@ -1,0 +1,49 @@
+# Everything a newcomer needs: `make run` (the demo against the sandbox) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+SANDBOX_PORT ?= 8765
+PYTEST_ARGS ?=
+
+.PHONY: install chromium run test lint bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(STAMP)
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	@set -e; \
+	export DEBUG=on VERS_SANDBOX=on VERS_LANDING_URL=http://127.0.0.1:$(SANDBOX_PORT); \
+	export VERS_AUTH_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))'); \
+	$(BIN)/python manage.py migrate --no-input -v 0; \
+	$(BIN)/python manage.py sandbox_landing --port $(SANDBOX_PORT) --credits 1 & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py demo_user --url http://127.0.0.1:$(PORT); \
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+test: install chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy credits chat reef_site
+
+bench: install
+	$(BIN)/python bench/topup_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles

@@ -1,0 +1,65 @@
+"""The team's balance from the landing, cached for a few seconds and shared by all users."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.core.cache import caches
+
+from . import client
+from .conf import get_settings
+
+CACHE_KEY = "credits:balance"
+FIELDS = ("credits", "spend", "remaining")
+
+
+class BalanceUnavailable(Exception):
+    """The landing did not give a usable balance."""
+
+
+def parse_balance(data: Any) -> dict[str, float] | None:
+    """``{"credits", "spend", "remaining"}`` as floats when ``data`` carries all three."""
+    if not isinstance(data, dict):
+        return None
+    balance = {}
+    for name in FIELDS:
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        balance[name] = float(value)
+    return balance
+
+
+def get_balance() -> dict[str, float]:
+    """The cached balance, or a fresh one from the landing.
+
+    Raises ``client.LandingNotConfigured`` without a token, and ``BalanceUnavailable``
+    when the landing cannot be reached or answers badly. Never a made-up zero.
+    """
+    conf = get_settings()
+    cache = caches[conf.BALANCE_CACHE_ALIAS]
+    cached = cache.get(CACHE_KEY)
+    if cached is not None:
+        return dict(cached)
+    try:
+        response = client.credits()
+    except client.LandingNotConfigured:
+        raise
+    except client.LandingError as exc:
+        raise BalanceUnavailable(str(exc)) from exc
+    balance = parse_balance(response.data) if 200 <= response.status < 300 else None
+    if balance is None:
+        raise BalanceUnavailable(f"the landing answered {response.status} without a balance")
+    remember_balance(balance)
+    return balance
+
+
+def remember_balance(balance: dict[str, float] | None) -> None:
+    """Store a balance the landing just gave, or forget the cached one so the next read is fresh."""
+    conf = get_settings()
+    cache = caches[conf.BALANCE_CACHE_ALIAS]
+    if balance is None:
+        cache.delete(CACHE_KEY)
+    else:
+        cache.set(CACHE_KEY, balance, conf.BALANCE_CACHE_SECONDS)

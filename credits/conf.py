@@ -1,0 +1,57 @@
+"""The app's settings: one ``CREDITS`` dict, read at call time, with defaults.
+
+Nothing here is read at import, so ``override_settings(CREDITS=...)`` works everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+@dataclass(frozen=True)
+class CreditsSettings:
+    LANDING_URL: str = "https://vers.sh"
+    AUTH_TOKEN: str | None = None
+    TIMEOUT: float = 20.0  # seconds to wait for the landing's answer to a top-up
+    CONNECT_TIMEOUT: float = 3.0  # seconds to open a connection to the landing
+    MIN_AMOUNT_CENTS: int = 500
+    MAX_AMOUNT_CENTS: int = 100_000
+    PRESET_AMOUNTS_CENTS: tuple[int, ...] = (500, 1000, 2500, 5000)
+    MAX_ATTEMPTS_PER_HOUR: int = 10
+    MAX_CENTS_PER_DAY: int = 200_000
+    IDEMPOTENCY_WINDOW_SECONDS: int = 24 * 60 * 60
+    BALANCE_CACHE_SECONDS: int = 10
+    BALANCE_CACHE_ALIAS: str = "default"
+    LOW_BALANCE_DOLLARS: float = 5.0
+    RECENT_TOPUPS: int = 5
+    SANDBOX: bool = False
+
+    @property
+    def landing_url(self) -> str:
+        return self.LANDING_URL.rstrip("/")
+
+
+_NAMES = frozenset(f.name for f in fields(CreditsSettings))
+
+
+def get_settings() -> CreditsSettings:
+    """The current ``settings.CREDITS`` over the defaults."""
+    given: Any = getattr(django_settings, "CREDITS", {}) or {}
+    if not isinstance(given, dict):
+        raise ImproperlyConfigured("settings.CREDITS must be a dict, such as {'AUTH_TOKEN': '...'}.")
+    unknown = sorted(set(given) - _NAMES)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"settings.CREDITS has unknown key(s) {', '.join(unknown)}; "
+            f"the known keys are {', '.join(sorted(_NAMES))}."
+        )
+    values = dict(given)
+    if "PRESET_AMOUNTS_CENTS" in values:
+        values["PRESET_AMOUNTS_CENTS"] = tuple(values["PRESET_AMOUNTS_CENTS"])
+    if not values.get("AUTH_TOKEN"):
+        values["AUTH_TOKEN"] = None
+    return CreditsSettings(**values)

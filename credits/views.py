@@ -1,0 +1,125 @@
+"""Thin HTTP adapters: log-in, CSRF, body size and JSON in and out. Every answer is JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from . import balance as balances
+from . import client
+from .amounts import validate_amount_cents
+from .models import Source
+from .topups import Answer, error, is_valid_key, request_topup
+
+MAX_BODY_BYTES = 4096
+
+
+def respond(answer: Answer) -> JsonResponse:
+    response = JsonResponse(answer.body, status=answer.status)
+    for name, value in answer.headers.items():
+        response[name] = value
+    return response
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: HttpRequest, reason: str) -> str:  # type: ignore[override]
+        return reason
+
+
+def csrf_failure(request: HttpRequest) -> str | None:
+    """Why Django's CSRF protection refuses ``request``, or None when it passes."""
+    check = _CsrfCheck(lambda req: None)  # type: ignore[arg-type, return-value]
+    check.process_request(request)
+    reason = check.process_view(request, lambda req: None, (), {})  # type: ignore[arg-type]
+    return reason if isinstance(reason, str) else None
+
+
+def _gate(request: HttpRequest, method: str) -> Answer | None:
+    if request.method != method:
+        return error(405, "method_not_allowed", _("Use %(method)s for this address.") % {"method": method})
+    if not request.user.is_authenticated:
+        return error(401, "not_authenticated", _("Log in to add credits."))
+    return None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise _DuplicateKey(name)
+        result[name] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_body(raw: bytes) -> dict[str, Any] | Answer:
+    """The request's JSON object, or the 400 that says what is wrong with it."""
+    if len(raw) > MAX_BODY_BYTES:
+        return error(400, "invalid_json", _("The request body is larger than 4 KiB."))
+    try:
+        data = json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant
+        )
+    except (ValueError, RecursionError):
+        return error(400, "invalid_json", _('The request body must be a JSON object, such as {"amountCents": 1000}.'))
+    if not isinstance(data, dict):
+        return error(400, "invalid_json", _('The request body must be a JSON object, such as {"amountCents": 1000}.'))
+    return data
+
+
+@csrf_exempt  # checked below, after the log-in check, so that each failure gets its JSON answer
+@never_cache
+def topup_credits(request: HttpRequest) -> JsonResponse:
+    refused = _gate(request, "POST")
+    if refused is not None:
+        return respond(refused)
+    reason = csrf_failure(request)
+    if reason is not None:
+        return respond(error(403, "csrf_failed", _("The page's security token is missing or stale. Reload the page and try again.")))
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        return respond(error(400, "invalid_json", _("The request body is larger than 4 KiB.")))
+    data = parse_body(request.read(MAX_BODY_BYTES + 1))
+    if isinstance(data, Answer):
+        return respond(data)
+    try:
+        amount = validate_amount_cents(data.get("amountCents"))
+    except ValidationError as exc:
+        return respond(error(400, "invalid_amount", exc.messages[0]))
+    source = data.get("source", Source.API)
+    if source not in Source.values:
+        return respond(error(400, "invalid_source", _("source must be one of: %(names)s.") % {"names": ", ".join(Source.values)}))
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not is_valid_key(key):
+        return respond(
+            error(400, "invalid_idempotency_key", _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
+        )
+    return respond(request_topup(request.user, amount, key=key, source=source))  # type: ignore[arg-type]
+
+
+@never_cache
+def credits_balance(request: HttpRequest) -> JsonResponse:
+    refused = _gate(request, "GET")
+    if refused is not None:
+        return respond(refused)
+    try:
+        balance = balances.get_balance()
+    except client.LandingNotConfigured:
+        return respond(error(503, "not_configured", _("The balance is not available: top-ups are not set up on this site.")))
+    except balances.BalanceUnavailable:
+        return respond(error(502, "upstream_unavailable", _("The balance cannot be read from the billing service right now.")))
+    return JsonResponse(balance)

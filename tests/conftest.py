@@ -1,0 +1,84 @@
+"""Shared fixtures: a real sandbox landing on loopback, users, and JSON API callers."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from credits.sandbox import SandboxLanding
+
+
+@pytest.fixture(scope="session")
+def landing() -> Iterator[SandboxLanding]:
+    """One sandbox landing for the whole run, over real HTTP on 127.0.0.1."""
+    with SandboxLanding(django_settings.TEST_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(landing: SandboxLanding, settings: Any) -> SandboxLanding:
+    """The sandbox landing, reset to $10 and mode ok, with CREDITS pointing at it."""
+    landing.state.configure(reset=True, credits=10)
+    settings.CREDITS = {**settings.CREDITS, "LANDING_URL": landing.url}
+    return landing
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("ada", "ada@example.com", "pw-ada-123")
+
+
+@pytest.fixture
+def other_user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-123")
+
+
+class Api:
+    """A logged-in browser as the widget is one: session cookie, CSRF cookie and header."""
+
+    def __init__(self, client: Client, csrf: str | None) -> None:
+        self.client = client
+        self.csrf = csrf
+
+    def topup(self, body: Any = None, *, key: str | None = None, raw: bytes | str | None = None, **headers: str) -> Any:
+        data = raw if raw is not None else json.dumps(body if body is not None else {"amountCents": 1000})
+        extra = dict(headers)
+        if self.csrf is not None:
+            extra["X-CSRFToken"] = self.csrf
+        if key is not None:
+            extra["Idempotency-Key"] = key
+        return self.client.post("/ui/api/topup-credits", data=data, content_type="application/json", headers=extra)
+
+    def balance(self) -> Any:
+        return self.client.get("/ui/api/credits")
+
+
+def make_api(user: Any = None, *, csrf: bool = True) -> Api:
+    client = Client(enforce_csrf_checks=True)
+    token = None
+    if csrf:
+        token = secrets.token_hex(16)  # an unmasked 32-character secret, as Django accepts
+        client.cookies["csrftoken"] = token
+    if user is not None:
+        client.force_login(user)
+    return Api(client, token)
+
+
+@pytest.fixture
+def api(user: Any) -> Api:
+    return make_api(user)
