@@ -7,6 +7,7 @@ Tests and host sites inject a transport with :func:`override_transport`.
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 from collections.abc import Iterator
@@ -90,6 +91,12 @@ def override_transport(transport: httpx.BaseTransport) -> Iterator[None]:
             _transport = previous
             for key in [k for k in _clients if k[2] == id(transport)]:
                 _clients.pop(key).close()
+
+
+def is_server_token(value: str | None) -> bool:
+    """Whether ``value`` is the configured token (in constant time); False when none is set."""
+    token = get_settings().AUTH_TOKEN
+    return bool(token and value) and hmac.compare_digest(str(value).encode(), str(token).encode())
 
 
 def redact(text: str) -> str:
