@@ -15,7 +15,7 @@ from .models import TopupAttempt
 class TopupAttemptAdmin(admin.ModelAdmin):
     list_display = ("created_at", "user", "amount", "source", "status", "landing_status", "error_code", "duration_ms")
     list_filter = ("status", "source", "created_at")
-    search_fields = ("user__username", "user__email", "idempotency_key")
+    search_fields = ("user__username", "user__email", "idempotency_key", "upstream_key")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
     ordering = ("-created_at",)
@@ -27,6 +27,7 @@ class TopupAttemptAdmin(admin.ModelAdmin):
         "status",
         "idempotency_key",
         "key_live",
+        "upstream_key",
         "landing_status",
         "error_code",
         "error_message",

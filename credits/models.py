@@ -31,7 +31,8 @@ class TopupAttempt(models.Model):
     ``key_live`` marks the row that holds its ``(user, idempotency_key)`` claim: a
     pending row, or one whose definite answer (succeeded, declined) is replayed. A row
     whose outcome was an error or unknown lets the key go, so a retry with the same key
-    reaches the landing again under the same upstream key.
+    reaches the landing again under the same ``upstream_key`` (the landing then answers
+    as it did the first time, so the retry cannot charge twice).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -40,6 +41,7 @@ class TopupAttempt(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     idempotency_key = models.CharField(max_length=255)
     key_live = models.BooleanField(default=True)
+    upstream_key = models.CharField(_("key sent to the landing"), max_length=64, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     landing_status = models.PositiveSmallIntegerField(_("landing HTTP status"), null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)

@@ -86,6 +86,7 @@ class SandboxState:
                 self.spend_cents, self.mode, self.delay, self.topup_requests = 0, "ok", 0.0, 0
                 self.charges.clear()
                 self.answers.clear()
+                self.in_flight.clear()
             if "mode" in changes:
                 if changes["mode"] not in MODES:
                     raise ValueError(f"mode must be one of {', '.join(MODES)}")

@@ -6,7 +6,6 @@ outside any transaction → map its answer by one table → finish the audit row
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import re
@@ -55,9 +54,10 @@ def is_valid_key(key: str) -> bool:
     return KEY_PATTERN.fullmatch(key) is not None
 
 
-def upstream_key(user_pk: object, key: str) -> str:
-    """The key sent to the landing: scoped to the user, so two users' keys never meet there."""
-    return "reef-" + hashlib.sha256(f"{user_pk}\n{key}".encode()).hexdigest()
+def new_upstream_key() -> str:
+    """A key for the landing, made per claim: two users' keys, or a key reused after its
+    window, never meet there."""
+    return f"reef-{uuid.uuid4().hex}"
 
 
 # --- The outcome table (CONTRACT.md section 2) -----------------------------------------
@@ -257,8 +257,11 @@ def _claim(
                     attempt=str(live.pk),
                 )
             return _replay(live)
-        if same_key.filter(created_at__gte=now - window).exclude(amount_cents=amount_cents).exists():
+        recent = same_key.filter(created_at__gte=now - window)
+        if recent.exclude(amount_cents=amount_cents).exists():
             return _mismatch()
+        # A retry of an error or unknown outcome goes upstream under the first try's key.
+        previous = recent.exclude(status=Status.REFUSED).order_by("-created_at").first()
         refusal = _refusal_for_limits(user, amount_cents, conf)
         if refusal is not None:
             TopupAttempt.objects.create(
@@ -274,7 +277,13 @@ def _claim(
                 finished_at=now,
             )
             return refusal
-        return TopupAttempt.objects.create(user=user, amount_cents=amount_cents, source=source, idempotency_key=key)
+        return TopupAttempt.objects.create(
+            user=user,
+            amount_cents=amount_cents,
+            source=source,
+            idempotency_key=key,
+            upstream_key=previous.upstream_key if previous else new_upstream_key(),
+        )
 
 
 def _mismatch() -> Answer:
@@ -310,7 +319,7 @@ def request_topup(user: AbstractBaseUser, amount_cents: int, *, key: str | None 
     started = time.monotonic()
     landing_status = None
     try:
-        response = client.topup(amount_cents, upstream_key(user.pk, key))
+        response = client.topup(amount_cents, attempt.upstream_key)
         landing_status = response.status
         outcome = outcome_of_response(response, conf)
     except client.LandingError as exc:
