@@ -17,8 +17,14 @@ if (BASE_DIR / ".env").is_file():
 DEBUG = env.bool("DEBUG", default=False)
 
 
+def _str(name: str, default: str) -> str:
+    """The variable's value; an empty one counts as unset."""
+    return env.str(name, default="") or default
+
+
+
 def _secret_key() -> str:
-    key = env.str("SECRET_KEY", default="")
+    key = _str("SECRET_KEY", "")
     if key:
         return key
     if not DEBUG:
@@ -34,7 +40,7 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+ALLOWED_HOSTS = [host.strip() for host in _str("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if host.strip()]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -77,7 +83,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.db_url_config(_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads or workers write at once: take the write lock at BEGIN and wait for it.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -85,7 +91,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+CACHES = {"default": env.cache_url_config(_str("CACHE_URL", "locmemcache://"))}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -107,9 +113,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "reef_site" / "static"]
 
 CREDITS = {
-    "LANDING_URL": env.str("VERS_LANDING_URL", default="https://vers.sh"),
-    "AUTH_TOKEN": env.str("VERS_AUTH_TOKEN", default="") or None,
-    "TIMEOUT": env.float("VERS_LANDING_TIMEOUT", default=20.0),
+    "LANDING_URL": _str("VERS_LANDING_URL", "https://vers.sh"),
+    "AUTH_TOKEN": _str("VERS_AUTH_TOKEN", "") or None,
+    "TIMEOUT": float(_str("VERS_LANDING_TIMEOUT", "20")),
     "SANDBOX": env.bool("VERS_SANDBOX", default=False),
 }
 

@@ -1,0 +1,44 @@
+"""The audit in the Django admin: read-only, amounts in dollars, filters, search, dates."""
+
+from __future__ import annotations
+
+from django.contrib.admin.sites import site
+
+from credits.admin import TopupAttemptAdmin
+from credits.models import Status, TopupAttempt
+
+
+def test_the_audit_is_read_only(admin_client, sandbox, api):
+    api.topup({"amountCents": 2500})
+    attempt = TopupAttempt.objects.get()
+    assert admin_client.get("/admin/credits/topupattempt/add/").status_code == 403
+    page = admin_client.get(f"/admin/credits/topupattempt/{attempt.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    assert admin_client.post(f"/admin/credits/topupattempt/{attempt.pk}/change/", {"status": "error"}).status_code == 403
+    assert admin_client.get(f"/admin/credits/topupattempt/{attempt.pk}/delete/").status_code == 403
+    response = admin_client.post(
+        "/admin/credits/topupattempt/",
+        {"action": "delete_selected", "_selected_action": [str(attempt.pk)], "post": "yes"},
+    )
+    assert response.status_code in (200, 302)
+    assert TopupAttempt.objects.get().status == Status.SUCCEEDED
+
+
+def test_the_list_shows_dollars_and_offers_filters_and_search(admin_client, sandbox, api):
+    api.topup({"amountCents": 2500}, key="find-me")
+    page = admin_client.get("/admin/credits/topupattempt/").content.decode()
+    assert "$25" in page
+    assert "By status" in page and "By source" in page and "By created at" in page
+    assert admin_client.get("/admin/credits/topupattempt/?q=find-me").context["cl"].result_count == 1
+    assert admin_client.get("/admin/credits/topupattempt/?q=ada").context["cl"].result_count == 1
+    assert admin_client.get("/admin/credits/topupattempt/?q=nobody").context["cl"].result_count == 0
+    assert admin_client.get("/admin/credits/topupattempt/?status__exact=declined").context["cl"].result_count == 0
+
+
+def test_admin_configuration():
+    model_admin = site._registry[TopupAttempt]
+    assert isinstance(model_admin, TopupAttemptAdmin)
+    assert model_admin.date_hierarchy == "created_at"
+    assert set(model_admin.readonly_fields) == set(model_admin.fields)
+    assert {"status", "source", "created_at"} <= set(model_admin.list_filter)

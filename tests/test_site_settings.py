@@ -1,0 +1,81 @@
+"""reef_site's settings from the environment (CONTRACT.md section 1), each in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRINT = (
+    "import django, json; from django.conf import settings as s; django.setup(); "
+    "print(json.dumps({'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, 'db': s.DATABASES['default']['ENGINE'], "
+    "'db_name': str(s.DATABASES['default']['NAME']), 'cache': s.CACHES['default']['BACKEND'], "
+    "'credits': s.CREDITS, 'key': len(s.SECRET_KEY)}))"
+)
+VARS = ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "CACHE_URL", "VERS_LANDING_URL", "VERS_AUTH_TOKEN", "VERS_LANDING_TIMEOUT", "VERS_SANDBOX")
+
+
+def run(**env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in VARS and k != "DJANGO_SETTINGS_MODULE"}
+    # Empty values mask a developer's .env (read_env never overrides a variable that is set).
+    base.update({name: "" for name in VARS if name not in ("DEBUG",)})
+    base.update({"DJANGO_SETTINGS_MODULE": "reef_site.settings", "DEBUG": "off", **env})
+    return subprocess.run([sys.executable, "-c", PRINT], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60)
+
+
+def settings_for(**env: str) -> dict:
+    result = run(**env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_without_a_secret_key_and_debug_off_start_up_fails_clearly():
+    result = run()
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_defaults():
+    got = settings_for(SECRET_KEY="k" * 50)
+    assert got["debug"] is False
+    assert got["hosts"] == ["localhost", "127.0.0.1"]
+    assert got["db"] == "django.db.backends.sqlite3"
+    assert got["db_name"] == str(ROOT / "db.sqlite3")
+    assert got["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert got["credits"] == {"LANDING_URL": "https://vers.sh", "AUTH_TOKEN": None, "TIMEOUT": 20.0, "SANDBOX": False}
+
+
+def test_debug_generates_a_development_key():
+    assert settings_for(DEBUG="on")["key"] >= 50
+
+
+def test_everything_from_the_environment():
+    got = settings_for(
+        SECRET_KEY="k" * 50,
+        ALLOWED_HOSTS="reef.example.com,.reef.test",
+        DATABASE_URL="postgres://u:p@127.0.0.1:5432/reef",
+        CACHE_URL="redis://127.0.0.1:6379/1",
+        VERS_LANDING_URL="https://landing.example.com",
+        VERS_AUTH_TOKEN="tok",
+        VERS_LANDING_TIMEOUT="7.5",
+        VERS_SANDBOX="on",
+    )
+    assert got["hosts"] == ["reef.example.com", ".reef.test"]
+    assert got["db"] == "django.db.backends.postgresql"
+    assert got["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert got["credits"] == {"LANDING_URL": "https://landing.example.com", "AUTH_TOKEN": "tok", "TIMEOUT": 7.5, "SANDBOX": True}
+
+
+def test_check_deploy_reports_a_missing_token():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if k not in VARS}, "SECRET_KEY": "k" * 60, "VERS_AUTH_TOKEN": "", "DJANGO_SETTINGS_MODULE": "reef_site.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "credits.W001" in result.stdout + result.stderr
