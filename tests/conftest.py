@@ -11,7 +11,33 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
+from pytest_django.live_server_helper import LiveServer
+
 from credits.sandbox import SandboxLanding
+
+
+class _RoomyServer(ThreadedWSGIServer):
+    request_queue_size = 128  # many simultaneous connections: Django's default backlog is 10
+
+
+class _RoomyServerThread(LiveServerThread):
+    server_class = _RoomyServer
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[LiveServer]:
+    """pytest-django's live server on 127.0.0.1, able to take many connections at once."""
+    server = LiveServer("127.0.0.1", start=False)
+    plain = server.thread
+    server.thread = _RoomyServerThread(
+        plain.host, static_handler=plain.static_handler, connections_override=plain.connections_override
+    )
+    server.thread.daemon = True
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

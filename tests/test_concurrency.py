@@ -1,0 +1,84 @@
+"""Real concurrent requests against a live server and the sandbox landing over HTTP."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from credits.models import Status, TopupAttempt
+
+
+def browser_for(live_server: Any, user: Any) -> httpx.Client:
+    """An HTTP client holding ``user``'s session and a CSRF cookie and header, as the widget has."""
+    django_client = Client()
+    django_client.force_login(user)
+    csrf = secrets.token_hex(16)
+    cookies = {
+        django_settings.SESSION_COOKIE_NAME: django_client.cookies[django_settings.SESSION_COOKIE_NAME].value,
+        "csrftoken": csrf,
+    }
+    return httpx.Client(base_url=live_server.url, cookies=cookies, headers={"X-CSRFToken": csrf}, timeout=30)
+
+
+def post_at_once(requests: list[tuple[httpx.Client, dict[str, Any], str | None]]) -> list[httpx.Response]:
+    """Send every request at the same moment, each from its own thread."""
+    start = threading.Barrier(len(requests))
+
+    def send(item: tuple[httpx.Client, dict[str, Any], str | None]) -> httpx.Response:
+        client, body, key = item
+        headers = {"Idempotency-Key": key} if key else {}
+        start.wait()
+        return client.post("/ui/api/topup-credits", json=body, headers=headers)
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        return list(pool.map(send, requests))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_simultaneous_requests_with_one_key_reach_the_landing_once(live_server, sandbox, user):
+    sandbox.state.configure(delay=0.5)  # keep the first request in flight while the others arrive
+    with browser_for(live_server, user) as browser:
+        responses = post_at_once([(browser, {"amountCents": 1000}, "one-key")] * 8)
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses.count(200) >= 1
+        assert set(statuses) <= {200, 409}
+        assert all(r.json()["code"] == "in_progress" for r in responses if r.status_code == 409)
+        # After it finished, the same key replays the one answer.
+        replay = browser.post("/ui/api/topup-credits", json={"amountCents": 1000}, headers={"Idempotency-Key": "one-key"})
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    state = sandbox.state.snapshot()
+    assert state["topupRequests"] == 1
+    assert len(state["charges"]) == 1
+    assert state["remaining"] == 20.0
+    assert TopupAttempt.objects.count() == 1
+    assert TopupAttempt.objects.get().status == Status.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twelve_users_three_topups_each_all_at_once(live_server, sandbox, django_user_model):
+    users = [django_user_model.objects.create_user(f"user{i}", password="pw") for i in range(12)]
+    amounts = [500, 1000, 2500]
+    browsers = [browser_for(live_server, u) for u in users]
+    try:
+        requests = [(b, {"amountCents": a}, f"{n}-{a}") for n, b in enumerate(browsers) for a in amounts]
+        responses = post_at_once(requests)
+    finally:
+        for browser in browsers:
+            browser.close()
+    assert [r.status_code for r in responses] == [200] * 36
+    state = sandbox.state.snapshot()
+    assert len(state["charges"]) == 36
+    assert len({c["key"] for c in state["charges"]}) == 36
+    assert state["remaining"] == 10.0 + 12 * sum(amounts) / 100
+    rows = TopupAttempt.objects.all()
+    assert rows.count() == 36
+    assert set(rows.values_list("status", flat=True)) == {Status.SUCCEEDED}
+    for u in users:
+        assert sorted(rows.filter(user=u).values_list("amount_cents", flat=True)) == amounts
