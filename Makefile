@@ -7,7 +7,9 @@ PORT ?= 8000
 SANDBOX_PORT ?= 8765
 PYTEST_ARGS ?=
 
-.PHONY: install chromium run test lint bench clean
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: install chromium run test test-postgres lint bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,10 @@ run: install
 
 test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tests whose correctness depends on the database, on PostgreSQL (needs a server at POSTGRES_URL).
+test-postgres: install
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
