@@ -49,12 +49,11 @@ def main() -> None:
     django.setup()
     import logging
 
+    import httpx
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test import Client
-
-    import httpx
 
     from credits.sandbox import SandboxLanding
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -11,8 +11,14 @@ from django.utils.translation import gettext_lazy as _
 from .models import TopupAttempt
 
 
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[TopupAttempt]
+else:
+    _ModelAdmin = admin.ModelAdmin
+
+
 @admin.register(TopupAttempt)
-class TopupAttemptAdmin(admin.ModelAdmin):
+class TopupAttemptAdmin(_ModelAdmin):
     list_display = ("created_at", "user", "amount", "source", "status", "landing_status", "error_code", "duration_ms")
     list_filter = ("status", "source", "created_at")
     search_fields = ("user__username", "user__email", "idempotency_key", "upstream_key")

@@ -21,7 +21,9 @@ def validate_amount_cents(value: object, conf: CreditsSettings | None = None) ->
             code="invalid_amount",
         )
     if value % 100:
-        raise ValidationError(_("Top-ups are in whole dollars: amountCents must be a multiple of 100."), code="invalid_amount")
+        raise ValidationError(
+            _("Top-ups are in whole dollars: amountCents must be a multiple of 100."), code="invalid_amount"
+        )
     if not conf.MIN_AMOUNT_CENTS <= value <= conf.MAX_AMOUNT_CENTS:
         raise ValidationError(
             _("A top-up must be from %(min)s to %(max)s.")

@@ -39,7 +39,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         return [Error(f"settings.CREDITS is not valid: {exc}", id="credits.E001")]
     messages: list[CheckMessage] = []
     low, high = conf.MIN_AMOUNT_CENTS, conf.MAX_AMOUNT_CENTS
-    if not (isinstance(low, int) and isinstance(high, int) and 100 <= low <= high and low % 100 == 0 and high % 100 == 0):
+    if not (
+        isinstance(low, int) and isinstance(high, int) and 100 <= low <= high and low % 100 == 0 and high % 100 == 0
+    ):
         messages.append(
             Error(
                 "CREDITS['MIN_AMOUNT_CENTS'] and ['MAX_AMOUNT_CENTS'] must be whole dollars in cents, "
@@ -48,7 +50,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     else:
-        outside = [c for c in conf.PRESET_AMOUNTS_CENTS if not (isinstance(c, int) and low <= c <= high and c % 100 == 0)]
+        outside = [
+            c for c in conf.PRESET_AMOUNTS_CENTS if not (isinstance(c, int) and low <= c <= high and c % 100 == 0)
+        ]
         if outside:
             messages.append(
                 Error(

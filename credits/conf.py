@@ -46,8 +46,7 @@ def get_settings() -> CreditsSettings:
     unknown = sorted(set(given) - _NAMES)
     if unknown:
         raise ImproperlyConfigured(
-            f"settings.CREDITS has unknown key(s) {', '.join(unknown)}; "
-            f"the known keys are {', '.join(sorted(_NAMES))}."
+            f"settings.CREDITS has unknown key(s) {', '.join(unknown)}; the known keys are {', '.join(sorted(_NAMES))}."
         )
     values = dict(given)
     if "PRESET_AMOUNTS_CENTS" in values:

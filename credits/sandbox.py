@@ -112,7 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
     def state(self) -> SandboxState:
         return self.server.state
 
-    def _send(self, status: int, body: Any, content_type: str = "application/json", headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: Any, content_type: str = "application/json", headers: dict[str, str] | None = None
+    ) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -190,14 +192,35 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.topup_requests += 1
             mode, delay = state.mode, state.delay
-            if not isinstance(body, dict) or set(body) != {"amountCents"} or not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-                answer: tuple[int, dict[str, Any], int] | None = (400, {"error": 'The body must be exactly {"amountCents": N}.', "code": "invalid_request"}, 0)
+            if (
+                not isinstance(body, dict)
+                or set(body) != {"amountCents"}
+                or not isinstance(amount, int)
+                or isinstance(amount, bool)
+                or amount <= 0
+            ):
+                answer: tuple[int, dict[str, Any], int] | None = (
+                    400,
+                    {"error": 'The body must be exactly {"amountCents": N}.', "code": "invalid_request"},
+                    0,
+                )
             elif key in state.answers:
                 status, stored, stored_amount = state.answers[key]
-                answer = (status, stored, stored_amount) if stored_amount == amount else (
-                    422, {"error": "This Idempotency-Key was used with another amount.", "code": "idempotency_mismatch"}, amount)
+                answer = (
+                    (status, stored, stored_amount)
+                    if stored_amount == amount
+                    else (
+                        422,
+                        {"error": "This Idempotency-Key was used with another amount.", "code": "idempotency_mismatch"},
+                        amount,
+                    )
+                )
             elif key and key in state.in_flight:
-                answer = (409, {"error": "A request with this Idempotency-Key is in progress.", "code": "in_progress"}, amount)
+                answer = (
+                    409,
+                    {"error": "A request with this Idempotency-Key is in progress.", "code": "in_progress"},
+                    amount,
+                )
             else:
                 answer = None
                 if key:
@@ -214,11 +237,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _charge(self, mode: str, delay: float, key: str, amount: int) -> None:
         state = self.state
-        origin = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
+        origin = self.server.url
         declines: dict[str, tuple[int, dict[str, Any]]] = {
             "decline": (402, {"error": "Your card was declined (sandbox).", "code": "card_declined"}),
-            "no_card": (402, {"error": "No card is saved for this team.", "code": "no_card", "url": f"{origin}/billing"}),
-            "requires_action": (402, {"error": "Your bank asks you to confirm this payment.", "code": "requires_action", "url": f"{origin}/billing"}),
+            "no_card": (
+                402,
+                {"error": "No card is saved for this team.", "code": "no_card", "url": f"{origin}/billing"},
+            ),
+            "requires_action": (
+                402,
+                {
+                    "error": "Your bank asks you to confirm this payment.",
+                    "code": "requires_action",
+                    "url": f"{origin}/billing",
+                },
+            ),
             "rejected": (422, {"error": "This amount cannot be charged.", "code": "amount_rejected"}),
         }
         if mode == "drop":
@@ -238,7 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer_json(401 if mode == "unauthorized" else 403, {"error": "Token refused.", "code": mode}, delay)
             return
         if mode == "rate_limited":
-            self._answer_json(429, {"error": "Too many charges for this team, slow down.", "code": "rate_limited"}, delay, {"Retry-After": "30"})
+            self._answer_json(
+                429,
+                {"error": "Too many charges for this team, slow down.", "code": "rate_limited"},
+                delay,
+                {"Retry-After": "30"},
+            )
             return
         if mode == "error":
             self._answer_raw(500, b"<html><body>Internal Server Error</body></html>", "text/html", delay)
@@ -257,10 +295,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._answer_json(200, body, delay)
 
-    def _answer_json(self, status: int, body: dict[str, Any], delay: float, headers: dict[str, str] | None = None) -> None:
+    def _answer_json(
+        self, status: int, body: dict[str, Any], delay: float, headers: dict[str, str] | None = None
+    ) -> None:
         self._answer_raw(status, json.dumps(body).encode(), "application/json", delay, headers)
 
-    def _answer_raw(self, status: int, raw: bytes, content_type: str, delay: float, headers: dict[str, str] | None = None) -> None:
+    def _answer_raw(
+        self, status: int, raw: bytes, content_type: str, delay: float, headers: dict[str, str] | None = None
+    ) -> None:
         if delay:
             time.sleep(delay)
         try:
@@ -276,6 +318,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
         self.state = state
         super().__init__(address, _Handler)
+        host, port = self.socket.getsockname()[:2]
+        self.url = f"http://{host}:{port}"
 
 
 class SandboxLanding:
@@ -290,8 +334,7 @@ class SandboxLanding:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self) -> SandboxLanding:
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-landing", daemon=True)

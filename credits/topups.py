@@ -192,7 +192,7 @@ def _retry_after(value: str | None) -> str | None:
 def _refusal_for_limits(user: AbstractBaseUser, amount_cents: int, conf: CreditsSettings) -> Answer | None:
     """A 429 when this attempt would pass the hourly count or the daily sum, else None."""
     now = timezone.now()
-    counted = TopupAttempt.objects.filter(user=user).exclude(status=Status.REFUSED)
+    counted = TopupAttempt.objects.filter(user_id=user.pk).exclude(status=Status.REFUSED)
     hour = counted.filter(created_at__gte=now - timedelta(hours=1))
     if hour.count() >= conf.MAX_ATTEMPTS_PER_HOUR:
         oldest = hour.order_by("created_at").values_list("created_at", flat=True).first()
@@ -208,7 +208,8 @@ def _refusal_for_limits(user: AbstractBaseUser, amount_cents: int, conf: Credits
         oldest = day.order_by("created_at").values_list("created_at", flat=True).first()
         wait = _seconds_until(oldest, timedelta(days=1), now)
         return _rate_limited(
-            _("This top-up would pass the limit of %(amount)s a day.") % {"amount": format_dollars(conf.MAX_CENTS_PER_DAY)},
+            _("This top-up would pass the limit of %(amount)s a day.")
+            % {"amount": format_dollars(conf.MAX_CENTS_PER_DAY)},
             wait,
         )
     return None
@@ -217,7 +218,7 @@ def _refusal_for_limits(user: AbstractBaseUser, amount_cents: int, conf: Credits
 def _seconds_until(oldest: Any, window: timedelta, now: Any) -> int:
     if oldest is None:
         return 1
-    return max(1, math.ceil((oldest + window - now).total_seconds()))
+    return max(1, int(math.ceil((oldest + window - now).total_seconds())))
 
 
 def _rate_limited(sentence: str, wait: int) -> Answer:
@@ -241,7 +242,7 @@ def _claim(
         # Serialise one user's claims (on databases with row locks) so the limits hold
         # across worker processes; the unique constraint is the last word either way.
         get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
-        same_key = TopupAttempt.objects.filter(user=user, idempotency_key=key)
+        same_key = TopupAttempt.objects.filter(user_id=user.pk, idempotency_key=key)
         live = same_key.filter(key_live=True).first()
         if live is not None and live.created_at < now - window:
             TopupAttempt.objects.filter(pk=live.pk).update(key_live=False)
@@ -265,7 +266,7 @@ def _claim(
         refusal = _refusal_for_limits(user, amount_cents, conf)
         if refusal is not None:
             TopupAttempt.objects.create(
-                user=user,
+                user_id=user.pk,
                 amount_cents=amount_cents,
                 source=source,
                 idempotency_key=key,
@@ -278,7 +279,7 @@ def _claim(
             )
             return refusal
         return TopupAttempt.objects.create(
-            user=user,
+            user_id=user.pk,
             amount_cents=amount_cents,
             source=source,
             idempotency_key=key,
@@ -297,7 +298,9 @@ def _mismatch() -> Answer:
 # --- The whole flow -------------------------------------------------------------------
 
 
-def request_topup(user: AbstractBaseUser, amount_cents: int, *, key: str | None = None, source: str = Source.API) -> Answer:
+def request_topup(
+    user: AbstractBaseUser, amount_cents: int, *, key: str | None = None, source: str = Source.API
+) -> Answer:
     """Top up ``amount_cents`` (already validated) for ``user``; one charge per key at most."""
     conf = get_settings()
     key = key or uuid.uuid4().hex
@@ -305,7 +308,7 @@ def request_topup(user: AbstractBaseUser, amount_cents: int, *, key: str | None 
         source = Source.API
     if not conf.AUTH_TOKEN:
         attempt = TopupAttempt.objects.create(
-            user=user, amount_cents=amount_cents, source=source, idempotency_key=key, key_live=False
+            user_id=user.pk, amount_cents=amount_cents, source=source, idempotency_key=key, key_live=False
         )
         return _finish(attempt, outcome_of_failure(client.LandingNotConfigured()), None)
     try:

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.test import Client
-
 from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test import Client
 from django.test.testcases import LiveServerThread
 from pytest_django.live_server_helper import LiveServer
 

@@ -5,8 +5,8 @@ import secrets
 
 os.environ.setdefault("SECRET_KEY", "tests-only-" + secrets.token_hex(16))
 
-from reef_site.settings import *  # noqa: E402, F403
-from reef_site.settings import BASE_DIR, DATABASES  # noqa: E402
+from reef_site.settings import *  # noqa: F403
+from reef_site.settings import BASE_DIR, DATABASES
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -15,7 +15,9 @@ def test_the_audit_is_read_only(admin_client, sandbox, api):
     page = admin_client.get(f"/admin/credits/topupattempt/{attempt.pk}/change/")
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
-    assert admin_client.post(f"/admin/credits/topupattempt/{attempt.pk}/change/", {"status": "error"}).status_code == 403
+    assert (
+        admin_client.post(f"/admin/credits/topupattempt/{attempt.pk}/change/", {"status": "error"}).status_code == 403
+    )
     assert admin_client.get(f"/admin/credits/topupattempt/{attempt.pk}/delete/").status_code == 403
     response = admin_client.post(
         "/admin/credits/topupattempt/",

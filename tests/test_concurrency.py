@@ -51,7 +51,9 @@ def test_eight_simultaneous_requests_with_one_key_reach_the_landing_once(live_se
         assert set(statuses) <= {200, 409}
         assert all(r.json()["code"] == "in_progress" for r in responses if r.status_code == 409)
         # After it finished, the same key replays the one answer.
-        replay = browser.post("/ui/api/topup-credits", json={"amountCents": 1000}, headers={"Idempotency-Key": "one-key"})
+        replay = browser.post(
+            "/ui/api/topup-credits", json={"amountCents": 1000}, headers={"Idempotency-Key": "one-key"}
+        )
     assert replay.headers["Idempotent-Replayed"] == "true"
     state = sandbox.state.snapshot()
     assert state["topupRequests"] == 1

@@ -34,7 +34,10 @@ def test_an_empty_token_is_no_token():
 
 
 def test_an_unknown_key_names_the_known_ones():
-    with override_settings(CREDITS={"TOKEN": "x"}), pytest.raises(ImproperlyConfigured, match="unknown key.*TOKEN.*AUTH_TOKEN"):
+    with (
+        override_settings(CREDITS={"TOKEN": "x"}),
+        pytest.raises(ImproperlyConfigured, match=r"unknown key.*TOKEN.*AUTH_TOKEN"),
+    ):
         get_settings()
 
 

@@ -26,7 +26,9 @@ amounts = st.one_of(
     json_values,
 )
 bodies = st.one_of(
-    st.fixed_dictionaries({"amountCents": amounts}, optional={"source": json_values, "extra": json_values}).map(json.dumps),
+    st.fixed_dictionaries({"amountCents": amounts}, optional={"source": json_values, "extra": json_values}).map(
+        json.dumps
+    ),
     json_values.map(lambda v: json.dumps(v, allow_nan=True)),
     st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
     st.text(max_size=200),
@@ -68,5 +70,10 @@ def test_no_body_gives_a_500_and_only_valid_amounts_go_upstream(user, settings_f
 
 @pytest.fixture
 def settings_fixture(settings):
-    settings.CREDITS = {**settings.CREDITS, "LANDING_URL": "https://landing.test", "MAX_ATTEMPTS_PER_HOUR": 10**6, "MAX_CENTS_PER_DAY": 10**12}
+    settings.CREDITS = {
+        **settings.CREDITS,
+        "LANDING_URL": "https://landing.test",
+        "MAX_ATTEMPTS_PER_HOUR": 10**6,
+        "MAX_CENTS_PER_DAY": 10**12,
+    }
     return settings

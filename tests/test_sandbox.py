@@ -25,7 +25,9 @@ def http(sandbox, settings):
 def test_it_checks_the_token(sandbox):
     with httpx.Client(base_url=sandbox.url) as anonymous:
         assert anonymous.get("/api/reef/credits").status_code == 401
-        wrong = anonymous.post("/api/reef/topup-credits", json={"amountCents": 1000}, headers={"Authorization": "Bearer nope"})
+        wrong = anonymous.post(
+            "/api/reef/topup-credits", json={"amountCents": 1000}, headers={"Authorization": "Bearer nope"}
+        )
     assert wrong.status_code == 401
     assert sandbox.state.snapshot()["charges"] == []
 
@@ -70,8 +72,23 @@ def _free_port() -> int:
 
 def test_the_management_command_serves_the_landing():
     port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "reef_site.settings", "SECRET_KEY": "k" * 50, "VERS_AUTH_TOKEN": "cmd-token"}
-    command = [sys.executable, "manage.py", "sandbox_landing", "--port", str(port), "--credits", "3", "--mode", "decline"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "reef_site.settings",
+        "SECRET_KEY": "k" * 50,
+        "VERS_AUTH_TOKEN": "cmd-token",
+    }
+    command = [
+        sys.executable,
+        "manage.py",
+        "sandbox_landing",
+        "--port",
+        str(port),
+        "--credits",
+        "3",
+        "--mode",
+        "decline",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         headers = {"Authorization": "Bearer cmd-token"}
@@ -82,7 +99,9 @@ def test_the_management_command_serves_the_landing():
             except httpx.ConnectError:
                 time.sleep(0.1)
         assert balance.json()["remaining"] == 3.0
-        declined = httpx.post(f"http://127.0.0.1:{port}/api/reef/topup-credits", json={"amountCents": 1000}, headers=headers)
+        declined = httpx.post(
+            f"http://127.0.0.1:{port}/api/reef/topup-credits", json={"amountCents": 1000}, headers=headers
+        )
         assert declined.json()["code"] == "card_declined"
     finally:
         process.terminate()

@@ -15,7 +15,17 @@ PRINT = (
     "'db_name': str(s.DATABASES['default']['NAME']), 'cache': s.CACHES['default']['BACKEND'], "
     "'credits': s.CREDITS, 'key': len(s.SECRET_KEY)}))"
 )
-VARS = ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "CACHE_URL", "VERS_LANDING_URL", "VERS_AUTH_TOKEN", "VERS_LANDING_TIMEOUT", "VERS_SANDBOX")
+VARS = (
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "CACHE_URL",
+    "VERS_LANDING_URL",
+    "VERS_AUTH_TOKEN",
+    "VERS_LANDING_TIMEOUT",
+    "VERS_SANDBOX",
+)
 
 
 def run(**env: str) -> subprocess.CompletedProcess[str]:
@@ -66,14 +76,24 @@ def test_everything_from_the_environment():
     assert got["hosts"] == ["reef.example.com", ".reef.test"]
     assert got["db"] == "django.db.backends.postgresql"
     assert got["cache"] == "django.core.cache.backends.redis.RedisCache"
-    assert got["credits"] == {"LANDING_URL": "https://landing.example.com", "AUTH_TOKEN": "tok", "TIMEOUT": 7.5, "SANDBOX": True}
+    assert got["credits"] == {
+        "LANDING_URL": "https://landing.example.com",
+        "AUTH_TOKEN": "tok",
+        "TIMEOUT": 7.5,
+        "SANDBOX": True,
+    }
 
 
 def test_check_deploy_reports_a_missing_token():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=ROOT,
-        env={**{k: v for k, v in os.environ.items() if k not in VARS}, "SECRET_KEY": "k" * 60, "VERS_AUTH_TOKEN": "", "DJANGO_SETTINGS_MODULE": "reef_site.settings"},
+        env={
+            **{k: v for k, v in os.environ.items() if k not in VARS},
+            "SECRET_KEY": "k" * 60,
+            "VERS_AUTH_TOKEN": "",
+            "DJANGO_SETTINGS_MODULE": "reef_site.settings",
+        },
         capture_output=True,
         text=True,
         timeout=60,

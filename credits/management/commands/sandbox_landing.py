@@ -21,10 +21,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         token = get_settings().AUTH_TOKEN
         if not token:
-            raise CommandError("Set VERS_AUTH_TOKEN (CREDITS['AUTH_TOKEN']): the sandbox checks the same token as the site.")
+            raise CommandError(
+                "Set VERS_AUTH_TOKEN (CREDITS['AUTH_TOKEN']): the sandbox checks the same token as the site."
+            )
         landing = SandboxLanding(token, options["host"], options["port"], options["credits"])
         landing.state.configure(mode=options["mode"], delay=options["delay"])
-        self.stdout.write(f"Sandbox landing on {landing.url} (mode {options['mode']}, ${options['credits']:.2f} of credits)")
+        self.stdout.write(
+            f"Sandbox landing on {landing.url} (mode {options['mode']}, ${options['credits']:.2f} of credits)"
+        )
         try:
             landing.serve_forever()
         except KeyboardInterrupt:
