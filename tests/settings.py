@@ -2,11 +2,13 @@
 
 import os
 import secrets
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "tests-only-" + secrets.token_hex(16))
 
 from reef_site.settings import *  # noqa: F403
-from reef_site.settings import BASE_DIR, DATABASES
+from reef_site.settings import DATABASES
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -26,7 +28,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: the live-server tests need real, separate connections per thread.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # One per process, so two runs at once (or xdist workers) never share a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"reef-credits-test-{os.getpid()}.sqlite3")}
 
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
