@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install chromium run test test-postgres lint bench clean
+.PHONY: install chromium run test test-postgres screenshots lint bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ run: install
 
 test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests again, saving their screenshots into docs/ (README shows them).
+screenshots: install chromium
+	SCREENSHOTS_DIR=docs $(BIN)/python -m pytest tests/browser
 
 # The tests whose correctness depends on the database, on PostgreSQL (needs a server at POSTGRES_URL).
 test-postgres: install

@@ -1,10 +1,13 @@
 from django.urls import path
 
 from . import views
+from .form_views import recent_topups, topup_form
 
 app_name = "credits"
 
 urlpatterns = [
     path("topup-credits", views.topup_credits, name="topup-credits"),
     path("credits", views.credits_balance, name="credits"),
+    path("topup-form", topup_form, name="topup-form"),
+    path("recent-topups", recent_topups, name="recent-topups"),
 ]
