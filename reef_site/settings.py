@@ -22,7 +22,6 @@ def _str(name: str, default: str) -> str:
     return env.str(name, default="") or default
 
 
-
 def _secret_key() -> str:
     key = _str("SECRET_KEY", "")
     if key:
@@ -130,3 +129,11 @@ LOGGING = {
 # With DEBUG on, serve static files straight from the apps (no collectstatic needed).
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- chat: the host's chat UI (read at call time by chat.conf.get_settings, with defaults) ---
+CHAT = {
+    "AGENT": "chat.agents.DemoAgent",
+    "OUT_OF_CREDITS_MARKER": "No credits available",
+    "SPEND_CENTS": 25,
+    "MAGIC_LINK_SECONDS": 10 * 60,
+}

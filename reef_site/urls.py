@@ -7,5 +7,6 @@ urlpatterns = [
     path("ui/api/", include("credits.urls")),
     path("ui/", include("chat.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("auth/", include("chat.auth_urls")),
     path("admin/", admin.site.urls),
 ]

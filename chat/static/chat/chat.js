@@ -1,0 +1,139 @@
+// The chat page without reloads. Without this script the same forms post and redirect.
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-chat]");
+  if (!root) return;
+  var list = root.querySelector("[data-chat-messages]");
+  var composer = root.querySelector("[data-chat-composer]");
+  var textarea = composer.querySelector("textarea");
+  var sendButton = composer.querySelector("button[type=submit]");
+  var errorBox = composer.querySelector("[data-chat-error]");
+  var title = root.querySelector("[data-chat-title]");
+  var text = root.dataset; // the page's translated sentences: textThinking, textEmpty, textNetwork
+  var busy = false;
+
+  // "Continue" on a message that ran out of credits waits for a top-up.
+  function holdContinue(scope) {
+    scope.querySelectorAll("[data-chat-after-topup]").forEach(function (form) { form.hidden = true; });
+  }
+  function revealContinue(scope) {
+    scope.querySelectorAll("[data-chat-after-topup]").forEach(function (form) { form.hidden = false; });
+  }
+
+  function bubble(role, text) {
+    var item = document.createElement("li");
+    item.className = "chat-message chat-message--" + role + " chat-message--pending";
+    var article = document.createElement("article");
+    article.className = "chat-bubble";
+    var body = document.createElement("div");
+    body.className = "chat-text";
+    body.textContent = text;
+    article.appendChild(body);
+    item.appendChild(article);
+    list.appendChild(item);
+    return item;
+  }
+
+  function place(fragments) {
+    var last = null;
+    fragments.forEach(function (fragment) {
+      var template = document.createElement("template");
+      template.innerHTML = fragment.html.trim();
+      var node = template.content.firstElementChild;
+      holdContinue(node);
+      var existing = document.getElementById(fragment.id);
+      if (existing) existing.replaceWith(node); else list.appendChild(node);
+      last = node;
+    });
+    var empty = root.querySelector("[data-chat-empty]");
+    if (empty) empty.remove();
+    if (last) last.scrollIntoView({block: "nearest"});
+  }
+
+  function update(data) {
+    if (data.messages) place(data.messages);
+    var conversation = data.conversation;
+    if (conversation) {
+      composer.action = conversation.sendUrl;
+      if (location.pathname !== conversation.url) history.replaceState(null, "", conversation.url);
+      title.textContent = conversation.title;
+      var sidebar = root.querySelector("[data-chat-conversations]");
+      if (sidebar && data.sidebar) sidebar.outerHTML = data.sidebar;
+    }
+    // The agent may have spent credits: the header fetches the balance again.
+    document.dispatchEvent(new CustomEvent("credits:refresh"));
+  }
+
+  function post(url, body) {
+    return fetch(url, {method: "POST", body: body, credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (response) {
+        if ((response.headers.get("Content-Type") || "").indexOf("application/json") === -1) {
+          throw new Error("not json");
+        }
+        return response.json().then(function (data) { return {ok: response.ok, data: data}; });
+      });
+  }
+
+  function failed(result) {
+    errorBox.textContent = (result && result.data && result.data.error) || text.textNetwork;
+  }
+
+  composer.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (busy) return;
+    var words = textarea.value.trim();
+    if (!words) { errorBox.textContent = text.textEmpty; textarea.focus(); return; }
+    var body = new FormData(composer);
+    busy = true;
+    sendButton.disabled = true;
+    errorBox.textContent = "";
+    var pending = [bubble("user", words), bubble("assistant", text.textThinking)];
+    post(composer.action, body).then(function (result) {
+      if (!result.ok) { failed(result); return; }
+      textarea.value = "";
+      update(result.data);
+    }).catch(function () { failed(null); }).finally(function () {
+      pending.forEach(function (node) { node.remove(); });
+      busy = false;
+      sendButton.disabled = false;
+      textarea.focus();
+    });
+  });
+
+  // Enter sends, Shift+Enter starts a new line.
+  textarea.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+
+  list.addEventListener("submit", function (event) {
+    var form = event.target.closest("[data-chat-continue]");
+    if (!form) return;
+    event.preventDefault();
+    var button = form.querySelector("button");
+    if (button.disabled) return;
+    button.disabled = true;
+    var pending = bubble("assistant", text.textThinking);
+    post(form.action, new FormData(form)).then(function (result) {
+      pending.remove();
+      if (result.data.messages) update(result.data);
+      if (!result.ok) failed(result);
+    }).catch(function () {
+      pending.remove();
+      button.disabled = false;
+      failed(null);
+    });
+  });
+
+  // The inline widget (or the header menu) added credits: the stopped task can go on.
+  document.addEventListener("credits:topped-up", function (event) {
+    var target = event.target;
+    var stopped = target && target.closest ? target.closest("[data-chat-stopped]") : null;
+    revealContinue(stopped || list);
+  });
+
+  holdContinue(list);
+  if (!location.hash && list.lastElementChild) list.lastElementChild.scrollIntoView({block: "nearest"});
+})();

@@ -1,0 +1,188 @@
+"""Log-in by single-use link: the bearer-token endpoint, the link itself, and the commands."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from chat.magic import create_link
+from chat.models import MagicLink
+
+pytestmark = pytest.mark.django_db
+
+
+SERVER = object()  # stands for the site's own token
+
+
+def ask(client, settings, body=None, token=SERVER, **extra):
+    token = settings.TEST_TOKEN if token is SERVER else token
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
+    data = body if isinstance(body, str | bytes) else json.dumps(body if body is not None else {"username": "ada"})
+    return client.post("/auth/magic-link", data=data, content_type="application/json", **headers, **extra)
+
+
+def path_of(url):
+    return url.removeprefix("http://testserver")
+
+
+def test_a_server_with_the_token_gets_a_link_that_logs_in_once(client, settings, user):
+    before = timezone.now()
+    response = ask(client, settings)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["url"].startswith("http://testserver/auth/magic-link/")
+    expires = parse_datetime(body["expiresAt"])
+    assert body["expiresAt"].endswith("Z")
+    assert timedelta(minutes=9) < expires - before <= timedelta(minutes=10, seconds=5)
+
+    login = client.get(path_of(body["url"]))
+    assert login.status_code == 302 and login["Location"] == "/ui/"
+    assert login["Referrer-Policy"] == "no-referrer" and "no-store" in login["Cache-Control"]
+    assert client.get("/ui/").status_code == 200  # logged in
+    assert int(client.session["_auth_user_id"]) == user.pk
+
+    client.logout()
+    again = client.get(path_of(body["url"]))
+    assert again.status_code == 400 and "cannot be used" in again.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_only_a_hash_of_the_secret_is_stored(user):
+    path, _ = create_link(user)
+    secret = path.rsplit("/", 1)[1]
+    link = MagicLink.objects.get()
+    assert link.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in link.secret_hash
+
+
+def test_an_expired_link_does_not_log_in(client, user):
+    path, _ = create_link(user)
+    MagicLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "_auth_user_id" not in client.session
+
+
+def test_links_expire_after_the_configured_time(user, settings):
+    settings.CHAT = {"MAGIC_LINK_SECONDS": 60}
+    _, expires = create_link(user)
+    assert timedelta(seconds=55) < expires - timezone.now() <= timedelta(seconds=60)
+
+
+def test_an_unknown_or_mangled_link_does_not_log_in(client, user):
+    path, _ = create_link(user)
+    assert client.get(path + "x").status_code == 400
+    assert client.get("/auth/magic-link/nothing-here").status_code == 400
+    assert "_auth_user_id" not in client.session
+    assert client.get(path).status_code == 302  # the real one still works
+
+
+def test_an_inactive_user_cannot_use_a_link(client, user):
+    path, _ = create_link(user)
+    user.is_active = False
+    user.save()
+    assert client.get(path).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"HTTP_AUTHORIZATION": "Bearer wrong-token"},
+        {"HTTP_AUTHORIZATION": "Bearer "},
+        {"HTTP_AUTHORIZATION": "Basic YWRhOnB3"},
+    ],
+)
+def test_a_wrong_or_missing_token_is_a_json_401(client, settings, user, headers):
+    response = client.post("/auth/magic-link", data={"username": "ada"}, content_type="application/json", **headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized" and response["WWW-Authenticate"] == "Bearer"
+    assert not MagicLink.objects.exists()
+
+
+def test_the_token_is_refused_when_the_site_has_none(client, settings, user):
+    token = settings.TEST_TOKEN
+    settings.CREDITS = {**settings.CREDITS, "AUTH_TOKEN": None}
+    assert ask(client, settings, token=token).status_code == 401
+
+
+def test_the_token_is_the_server_token_and_the_link_needs_no_cookie(settings, user):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    assert ask(strict, settings).status_code == 200  # server to server: no CSRF cookie
+
+
+@pytest.mark.parametrize("body", ["", "not json", "[]", '{"username": 5}', '{"username": ""}', {"name": "ada"}])
+def test_a_bad_body_is_a_json_400(client, settings, user, body):
+    response = ask(client, settings, body)
+    assert response.status_code == 400 and response.json()["code"] == "invalid_json"
+
+
+def test_an_unknown_user_is_a_json_404(client, settings, user):
+    response = ask(client, settings, {"username": "nobody"})
+    assert response.status_code == 404 and response.json()["code"] == "unknown_user"
+
+
+def test_get_is_not_allowed_on_the_endpoint(client, settings):
+    response = client.get("/auth/magic-link", HTTP_AUTHORIZATION=f"Bearer {settings.TEST_TOKEN}")
+    assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"
+
+
+def test_used_and_expired_links_are_cleared_when_a_new_one_is_made(client, user):
+    path, _ = create_link(user)
+    client.get(path)
+    create_link(user)
+    MagicLink.objects.filter(used_at__isnull=True).update(expires_at=timezone.now())
+    create_link(user)
+    assert MagicLink.objects.count() == 1
+
+
+def test_the_magic_link_command_prints_a_working_link(client, user):
+    out = io.StringIO()
+    call_command("magic_link", "ada", "--url", "http://testserver/", stdout=out)
+    url = out.getvalue().strip()
+    assert url.startswith("http://testserver/auth/magic-link/")
+    assert client.get(path_of(url)).status_code == 302
+    with pytest.raises(CommandError, match="nobody"):
+        call_command("magic_link", "nobody")
+
+
+def test_the_demo_user_has_no_usable_password_and_gets_a_link(client, django_user_model):
+    out = io.StringIO()
+    call_command("demo_user", "--url", "http://testserver", stdout=out)
+    demo = django_user_model.objects.get(username="demo")
+    assert not demo.has_usable_password() and demo.is_staff
+    first_line = out.getvalue().splitlines()[0]
+    assert "password" not in first_line and "single use, valid for 10 minutes" in first_line
+    url = first_line.split(" at ", 1)[1].split(" ", 1)[0]
+    assert client.get(path_of(url)).status_code == 302
+    assert client.get("/ui/").status_code == 200
+    assert not client.login(username="demo", password="")
+    call_command("demo_user", stdout=io.StringIO())  # again: still one demo user, still no password
+    assert django_user_model.objects.filter(username="demo").count() == 1
+
+
+def test_a_body_over_4_kib_is_refused(client, settings, user):
+    response = ask(client, settings, {"username": "ada", "pad": "x" * 5000})
+    assert response.status_code == 400 and not MagicLink.objects.exists()
+
+
+def test_the_admin_lists_links_without_their_secret(client, django_user_model, user):
+    create_link(user)
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
+    client.force_login(admin)
+    link = MagicLink.objects.get()
+    assert str(link).startswith("ada until ")
+    page = client.get("/admin/chat/magiclink/").content.decode()
+    assert "ada" in page and link.secret_hash not in page
+    detail = client.get(f"/admin/chat/magiclink/{link.pk}/change/")
+    assert detail.status_code == 200 and link.secret_hash not in detail.content.decode()
+    assert client.get("/admin/chat/magiclink/add/").status_code == 403
