@@ -10,7 +10,6 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import TopupAttempt
 
-
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[TopupAttempt]
 else:

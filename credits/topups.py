@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -215,10 +215,10 @@ def _refusal_for_limits(user: AbstractBaseUser, amount_cents: int, conf: Credits
     return None
 
 
-def _seconds_until(oldest: Any, window: timedelta, now: Any) -> int:
+def _seconds_until(oldest: datetime | None, window: timedelta, now: datetime) -> int:
     if oldest is None:
         return 1
-    return max(1, int(math.ceil((oldest + window - now).total_seconds())))
+    return max(1, math.ceil((oldest + window - now).total_seconds()))
 
 
 def _rate_limited(sentence: str, wait: int) -> Answer:

@@ -29,7 +29,9 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: the live-server tests need real, separate connections per thread.
     # One per process, so two runs at once (or xdist workers) never share a file.
-    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"reef-credits-test-{os.getpid()}.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"reef-credits-test-{os.getpid()}.sqlite3")
+    }
 
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -13,7 +13,6 @@ from chat.models import Message, Role
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-
 @pytest.fixture
 def demo(sandbox: Any, settings: Any) -> Any:
     """The demo agent (the default) spending 25 cents an answer from a sandbox holding 25 cents."""
