@@ -22,7 +22,7 @@ from .conf import get_settings
 from .forms import TopupForm
 from .models import Source, Status, TopupAttempt, format_dollars
 from .topups import error, request_topup
-from .views import _gate, respond
+from .views import gate, respond
 
 
 def success_message(amount_cents: int) -> str:
@@ -85,7 +85,7 @@ def attempt_json(attempt: TopupAttempt) -> dict[str, Any]:
 @never_cache
 def recent_topups(request: HttpRequest) -> JsonResponse:
     """``{"topups": [...]}``: the user's last ``CREDITS["RECENT_TOPUPS"]`` attempts, newest first."""
-    refused = _gate(request, "GET")
+    refused = gate(request, "GET")
     if refused is not None:
         return respond(refused)
     limit = get_settings().RECENT_TOPUPS

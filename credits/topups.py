@@ -347,18 +347,20 @@ def _finish(
         if outcome.url:
             body["url"] = outcome.url
     headers = {"Retry-After": outcome.retry_after} if outcome.retry_after else {}
-    TopupAttempt.objects.filter(pk=attempt.pk).update(
-        status=outcome.audit,
-        key_live=definite,
-        landing_status=landing_status,
-        error_code=outcome.code,
-        error_message=outcome.message[:500],
-        response_status=outcome.http_status,
-        response_body=body,
-        duration_ms=duration_ms,
-        finished_at=timezone.now(),
-    )
-    attempt.refresh_from_db()
+    finished = {
+        "status": outcome.audit,
+        "key_live": definite,
+        "landing_status": landing_status,
+        "error_code": outcome.code,
+        "error_message": outcome.message[:500],
+        "response_status": outcome.http_status,
+        "response_body": body,
+        "duration_ms": duration_ms,
+        "finished_at": timezone.now(),
+    }
+    for name, value in finished.items():
+        setattr(attempt, name, value)
+    attempt.save(update_fields=list(finished))
     logger.log(
         logging.INFO if outcome.audit == Status.SUCCEEDED else logging.WARNING,
         "top-up %s: user=%s amount_cents=%s source=%s status=%s landing_status=%s code=%s duration_ms=%s",

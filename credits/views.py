@@ -45,7 +45,8 @@ def csrf_failure(request: HttpRequest) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
-def _gate(request: HttpRequest, method: str) -> Answer | None:
+def gate(request: HttpRequest, method: str) -> Answer | None:
+    """The JSON refusal for a wrong method or an anonymous caller, or None to go on."""
     if request.method != method:
         return error(405, "method_not_allowed", _("Use %(method)s for this address.") % {"method": method})
     if not request.user.is_authenticated:
@@ -88,7 +89,7 @@ def parse_body(raw: bytes) -> dict[str, Any] | Answer:
 @csrf_exempt  # checked below, after the log-in check, so that each failure gets its JSON answer
 @never_cache
 def topup_credits(request: HttpRequest) -> JsonResponse:
-    refused = _gate(request, "POST")
+    refused = gate(request, "POST")
     if refused is not None:
         return respond(refused)
     reason = csrf_failure(request)
@@ -123,7 +124,7 @@ def topup_credits(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def credits_balance(request: HttpRequest) -> JsonResponse:
-    refused = _gate(request, "GET")
+    refused = gate(request, "GET")
     if refused is not None:
         return respond(refused)
     try:
