@@ -72,3 +72,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return messages
+
+
+@register()
+def check_task_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from .tasks import settle_topup
+
+    try:
+        backend = settle_topup.get_backend()
+    except Exception as exc:
+        return [Error(f"The task backend for credits' settlement cannot be loaded: {exc}", id="credits.E004")]
+    if backend.supports_defer:
+        return []
+    return [
+        Warning(
+            f"The task backend {type(backend).__name__} cannot run a task later, so top-ups whose outcome "
+            "was not known are settled only by `manage.py settle_topups` and by the user's next top-up.",
+            hint="Use a backend that supports run_after, such as django_tasks_db.DatabaseBackend "
+            "(`python manage.py db_worker`), or run settle_topups from cron every minute.",
+            id="credits.W003",
+        )
+    ]

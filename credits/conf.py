@@ -29,6 +29,11 @@ class CreditsSettings:
     LOW_BALANCE_DOLLARS: float = 5.0
     RECENT_TOPUPS: int = 5
     SANDBOX: bool = False
+    # Settlement of outcomes that were not known at once (see credits.settlement).
+    PENDING_GRACE_SECONDS: float = 30.0  # a pending attempt is settled TIMEOUT + this after its claim
+    SETTLE_BACKOFF_SECONDS: float = 10.0  # the first wait between settlement tries, then doubled
+    SETTLE_BACKOFF_MAX_SECONDS: float = 3600.0
+    OPERATOR_AFTER_SECONDS: int = 24 * 60 * 60  # unsettled this long: flagged for an operator
 
     @property
     def landing_url(self) -> str:

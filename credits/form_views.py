@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,8 +21,9 @@ from django.views.decorators.http import require_POST
 
 from .conf import get_settings
 from .forms import TopupForm
-from .models import Source, Status, TopupAttempt, format_dollars
-from .topups import error, request_topup
+from .models import UNSETTLED, Source, Status, TopupAttempt, format_dollars
+from .outcomes import error
+from .topups import request_topup
 from .views import gate, respond
 
 
@@ -39,6 +41,7 @@ def _next_url(request: HttpRequest) -> str:
     return "/"
 
 
+@transaction.non_atomic_requests  # the landing call never runs inside the request's transaction
 @require_POST
 @login_required
 def topup_form(request: HttpRequest) -> HttpResponseRedirect:
@@ -56,6 +59,8 @@ def topup_form(request: HttpRequest) -> HttpResponseRedirect:
     )
     if answer.status == 200:
         messages.success(request, success_message(cents))
+    elif answer.body.get("code") == "earlier_topup_succeeded":
+        messages.success(request, answer.body["error"])
     elif answer.body.get("url"):
         messages.error(
             request,
@@ -74,7 +79,7 @@ def attempt_json(attempt: TopupAttempt) -> dict[str, Any]:
         "amount": format_dollars(attempt.amount_cents),
         "createdAt": attempt.created_at.isoformat(),
         "status": attempt.status,
-        "statusText": str(Status(attempt.status).label),
+        "statusText": _("Checking…") if attempt.status in UNSETTLED else str(Status(attempt.status).label),
         "source": attempt.source,
     }
     if attempt.status in (Status.DECLINED, Status.ERROR, Status.REFUSED) and attempt.error_message:

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .amounts import validate_amount_cents
-from .topups import is_valid_key
+from .claims import is_valid_key
 
 
 class TopupForm(forms.Form):

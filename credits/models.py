@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -18,6 +19,17 @@ class Status(models.TextChoices):
     REFUSED = "refused", _("Refused here (limit reached): never sent")
 
 
+UNSETTLED = (Status.PENDING, Status.UNKNOWN)
+
+
+class SettledBy(models.TextChoices):
+    RETRY = "retry", _("A retry with the same key")
+    NEXT_TOPUP = "next_topup", _("The user's next top-up")
+    BACKGROUND = "background", _("The background worker")
+    SWEEP = "sweep", _("The settle_topups command")
+    ADMIN = "admin", _("Settle now, in the admin")
+
+
 class Source(models.TextChoices):
     HEADER = "header", _("Header menu")
     INLINE = "inline", _("Inline widget")
@@ -25,14 +37,31 @@ class Source(models.TextChoices):
     API = "api", _("API")
 
 
+class TopupAttemptQuerySet(models.QuerySet["TopupAttempt"]):
+    def unsettled(self, now: datetime) -> TopupAttemptQuerySet:
+        """Attempts whose outcome is not known: unknown, or pending past the time their
+        landing call could still be running. No new charge goes out for their user."""
+        return self.filter(models.Q(status=Status.UNKNOWN) | models.Q(status=Status.PENDING, settle_at__lte=now))
+
+    def due(self, now: datetime) -> TopupAttemptQuerySet:
+        """Unsettled attempts whose next settlement try is due."""
+        return self.filter(status__in=UNSETTLED, settle_at__lte=now)
+
+
 class TopupAttempt(models.Model):
     """One request to add credits, written before the landing is called.
 
-    ``key_live`` marks the row that holds its ``(user, idempotency_key)`` claim: a
-    pending row, or one whose definite answer (succeeded, declined) is replayed. A row
-    whose outcome was an error or unknown lets the key go, so a retry with the same key
-    reaches the landing again under the same ``upstream_key`` (the landing then answers
-    as it did the first time, so the retry cannot charge twice).
+    ``key_live`` marks the row that holds its ``(user, idempotency_key)`` claim: a row
+    whose outcome is not known yet (pending, unknown), or one whose definite answer
+    (succeeded, declined) is replayed. A row whose outcome was an error (nothing was
+    charged) or a refusal lets the key go, so a retry with the same key reaches the landing
+    again. Every row of one ``(user, idempotency_key)`` carries the same ``upstream_key``,
+    so the landing answers every retry of an intended top-up as it did the first time.
+
+    An attempt whose outcome is not known (``unknown``, or ``pending`` once its landing
+    call can no longer be running) is settled by re-sending it under its ``upstream_key``:
+    ``settle_at`` is when the next try is due, ``first_status`` keeps what was recorded
+    first, ``settled_by``/``settled_at``/``settle_tries`` say how the answer was found.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -51,6 +80,29 @@ class TopupAttempt(models.Model):
     duration_ms = models.PositiveIntegerField(_("landing call (ms)"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    settle_at = models.DateTimeField(
+        _("next settlement try"),
+        null=True,
+        blank=True,
+        help_text=_("While the outcome is not known: when it is next re-sent under its own key."),
+    )
+    first_status = models.CharField(_("first recorded status"), max_length=16, choices=Status.choices, blank=True)
+    settled_by = models.CharField(max_length=16, choices=SettledBy.choices, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    settle_tries = models.PositiveIntegerField(_("settlement tries"), default=0)
+    needs_operator = models.BooleanField(
+        _("needs an operator"),
+        default=False,
+        db_index=True,
+        help_text=_("No definite answer from the landing after a day of tries: check it with the billing service."),
+    )
+    outcome_shown = models.BooleanField(
+        _("outcome shown to the user"),
+        default=True,
+        help_text=_("False while a success that was settled in the background has not been told to the user."),
+    )
+
+    objects = TopupAttemptQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -62,7 +114,10 @@ class TopupAttempt(models.Model):
                 name="credits_one_live_claim_per_user_key",
             ),
         ]
-        indexes = [models.Index(fields=["user", "created_at"], name="credits_user_created")]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="credits_user_created"),
+            models.Index(fields=["settle_at"], name="credits_unsettled_due", condition=models.Q(status__in=UNSETTLED)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount_display} by {self.user} ({self.status})"
@@ -70,6 +125,10 @@ class TopupAttempt(models.Model):
     @property
     def amount_display(self) -> str:
         return format_dollars(self.amount_cents)
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status not in UNSETTLED
 
 
 def format_dollars(cents: int) -> str:

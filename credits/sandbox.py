@@ -7,23 +7,42 @@ the sandbox has, for the demo agent. It never moves real money.
 
 Control (no token needed; bind it to loopback only):
 ``GET /sandbox/state`` and ``POST /sandbox/configure`` with any of
-``{"mode": ..., "delay": seconds, "credits": dollars, "spend": dollars, "reset": true}``.
+``{"mode": ..., "delay": seconds, "credits": dollars, "spend": dollars, "reset": true,
+"faults": {...} | null}``.
 
 Modes for top-ups: ``ok``, ``decline``, ``no_card``, ``requires_action``, ``rejected``
 (422), ``unauthorized`` (401), ``forbidden`` (403), ``rate_limited`` (429), ``error``
-(500), ``not_json`` (200 HTML), ``redirect`` (302) and ``drop`` (close without an answer).
+(500), ``not_json`` (200 HTML), ``redirect`` (302), ``drop`` (close without an answer and
+without charging) and ``drop_after_charge`` (charge, store the 200 under the key so a retry
+gets it replayed, then close without an answer).
 ``delay`` holds every top-up answer that long (after the charge, as a slow bank would).
+
+Random faults, for soak tests: ``"faults": {"late": p, "drop": p, "decline": p,
+"lateSeconds": 2.0, "seed": n}`` (probabilities 0..1, summing to at most 1; every key
+optional; ``null`` or ``{}`` turns them off, as ``reset`` does). They apply only in mode
+``ok`` and only to a top-up with a new key: one draw each, ``late`` charges and answers
+``lateSeconds`` late, ``drop`` acts as ``drop_after_charge``, ``decline`` stores and answers
+the ``card_declined`` decline. ``/sandbox/state`` counts them under ``"faults"``.
+
+With a state file (``SandboxLanding(..., state_file=...)``, ``--state-file``), the money
+state (balance, charges, stored answers, request and fault counts) survives a restart; it
+is rewritten atomically on every charge, stored decline, spend and configure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
+import os
+import random
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger("credits.sandbox")
@@ -41,7 +60,11 @@ MODES = (
     "not_json",
     "redirect",
     "drop",
+    "drop_after_charge",
 )
+
+FAULTS = ("late", "drop", "decline")
+_FAULT_MODES = {"late": "ok", "drop": "drop_after_charge", "decline": "decline"}
 
 
 @dataclass
@@ -50,8 +73,67 @@ class Charge:
     amount_cents: int
 
 
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"faults.{name} must be a number")
+    return float(value)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Probabilities of random faults on new top-ups, and how they are drawn."""
+
+    late: float = 0.0
+    drop: float = 0.0
+    decline: float = 0.0
+    late_seconds: float = 2.0
+    seed: int | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> FaultConfig | None:
+        """The config from its JSON form (None for ``null`` or ``{}``); ValueError if it is not valid."""
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            raise ValueError("faults must be an object or null")
+        unknown = set(raw) - {*FAULTS, "lateSeconds", "seed"}
+        if unknown:
+            raise ValueError(f"unknown faults: {', '.join(sorted(map(str, unknown)))}")
+        if not raw:
+            return None
+        chances = {name: _number(raw.get(name, 0.0), name) for name in FAULTS}
+        if any(not 0.0 <= p <= 1.0 for p in chances.values()):
+            raise ValueError("fault probabilities must be between 0 and 1")
+        if sum(chances.values()) > 1.0 + 1e-9:
+            raise ValueError("fault probabilities must add up to at most 1")
+        late_seconds = _number(raw.get("lateSeconds", 2.0), "lateSeconds")
+        if late_seconds < 0:
+            raise ValueError("faults.lateSeconds must not be negative")
+        seed = raw.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError("faults.seed must be an integer")
+        return cls(late_seconds=late_seconds, seed=seed, **chances)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "late": self.late,
+            "drop": self.drop,
+            "decline": self.decline,
+            "lateSeconds": self.late_seconds,
+            "seed": self.seed,
+        }
+
+
 @dataclass
 class SandboxState:
+    """Everything the sandbox landing knows; guarded by ``lock``."""
+
     token: str
     credits_cents: int = 1000
     spend_cents: int = 0
@@ -61,7 +143,11 @@ class SandboxState:
     topup_requests: int = 0
     answers: dict[str, tuple[int, dict[str, Any], int]] = field(default_factory=dict)
     in_flight: set[str] = field(default_factory=set)
+    faults: FaultConfig | None = None
+    fault_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULTS, 0))
+    state_file: Path | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def balance(self) -> dict[str, float]:
         return {
@@ -78,25 +164,103 @@ class SandboxState:
                 "delay": self.delay,
                 "topupRequests": self.topup_requests,
                 "charges": [{"key": c.key, "amountCents": c.amount_cents} for c in self.charges],
+                "faults": dict(self.fault_counts),
+                "faultConfig": self.faults.as_json() if self.faults else None,
             }
 
     def configure(self, **changes: Any) -> None:
+        """Apply ``/sandbox/configure`` changes; ValueError (or TypeError) if one is not valid."""
+        faults = FaultConfig.parse(changes["faults"]) if "faults" in changes else None
         with self.lock:
-            if changes.get("reset"):
-                self.spend_cents, self.mode, self.delay, self.topup_requests = 0, "ok", 0.0, 0
-                self.charges.clear()
-                self.answers.clear()
-                self.in_flight.clear()
-            if "mode" in changes:
-                if changes["mode"] not in MODES:
-                    raise ValueError(f"mode must be one of {', '.join(MODES)}")
-                self.mode = changes["mode"]
-            if "delay" in changes:
-                self.delay = max(0.0, float(changes["delay"]))
-            if "credits" in changes:
-                self.credits_cents = round(float(changes["credits"]) * 100)
-            if "spend" in changes:
-                self.spend_cents = round(float(changes["spend"]) * 100)
+            try:
+                if changes.get("reset"):
+                    self.spend_cents, self.mode, self.delay, self.topup_requests = 0, "ok", 0.0, 0
+                    self.charges.clear()
+                    self.answers.clear()
+                    self.in_flight.clear()
+                    self.faults = None
+                    self.fault_counts = dict.fromkeys(FAULTS, 0)
+                if "mode" in changes:
+                    if changes["mode"] not in MODES:
+                        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+                    self.mode = changes["mode"]
+                if "delay" in changes:
+                    self.delay = max(0.0, float(changes["delay"]))
+                if "credits" in changes:
+                    self.credits_cents = round(float(changes["credits"]) * 100)
+                if "spend" in changes:
+                    self.spend_cents = round(float(changes["spend"]) * 100)
+                if "faults" in changes:
+                    self.faults = faults
+                    self._rng = random.Random(faults.seed if faults else None)
+            finally:  # what was applied before a refused change stays, so save it too
+                self.save()
+
+    def draw_fault(self, mode: str, delay: float) -> tuple[str, float]:
+        """The mode and delay to answer a new top-up with: one draw of the faults (only in mode ``ok``).
+
+        Call with the lock held; a drawn fault is counted.
+        """
+        faults = self.faults
+        if mode != "ok" or faults is None:
+            return mode, delay
+        roll, threshold = self._rng.random(), 0.0
+        for name, chance in (("late", faults.late), ("drop", faults.drop), ("decline", faults.decline)):
+            threshold += chance
+            if roll < threshold:
+                self.fault_counts[name] += 1
+                return _FAULT_MODES[name], delay + (faults.late_seconds if name == "late" else 0.0)
+        return mode, delay
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self) -> None:
+        """Write the money state to ``state_file`` atomically (call with the lock held)."""
+        if self.state_file is None:
+            return
+        data = {
+            "creditsCents": self.credits_cents,
+            "spendCents": self.spend_cents,
+            "topupRequests": self.topup_requests,
+            "charges": [{"key": c.key, "amountCents": c.amount_cents} for c in self.charges],
+            "answers": {
+                key: {"status": status, "body": body, "amountCents": amount}
+                for key, (status, body, amount) in self.answers.items()
+            },
+            "faults": self.fault_counts,
+        }
+        fd, temp = tempfile.mkstemp(dir=self.state_file.parent, prefix=f".{self.state_file.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(data, out)
+            os.replace(temp, self.state_file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+    def load(self) -> None:
+        """Take the money state from ``state_file`` if it exists; a corrupt file is ignored with a warning."""
+        if self.state_file is None:
+            return
+        try:
+            data = json.loads(self.state_file.read_text())
+            credits_cents, spend_cents = _whole(data["creditsCents"]), _whole(data["spendCents"])
+            topup_requests = _whole(data["topupRequests"])
+            charges = [Charge(str(c["key"]), _whole(c["amountCents"])) for c in data["charges"]]
+            answers: dict[str, tuple[int, dict[str, Any], int]] = {}
+            for key, answer in data["answers"].items():
+                if not isinstance(answer["body"], dict):
+                    raise TypeError("a stored answer body is not an object")
+                answers[key] = (_whole(answer["status"]), answer["body"], _whole(answer["amountCents"]))
+            fault_counts = {name: _whole(data["faults"].get(name, 0)) for name in FAULTS}
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            logger.warning("sandbox landing: ignoring the corrupt state file %s (%s)", self.state_file, exc)
+            return
+        with self.lock:
+            self.credits_cents, self.spend_cents, self.topup_requests = credits_cents, spend_cents, topup_requests
+            self.charges, self.answers, self.fault_counts = charges, answers, fault_counts
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -183,6 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.state.spend_cents += amount
             balance = self.state.balance()
+            self.state.save()
         self._send(200, balance)
 
     def _topup(self, body: Any) -> None:
@@ -225,6 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = None
                 if key:
                     state.in_flight.add(key)
+                mode, delay = state.draw_fault(mode, delay)
         if answer is not None:
             self._answer_json(answer[0], answer[1], delay)
             return
@@ -255,16 +421,14 @@ class _Handler(BaseHTTPRequestHandler):
             "rejected": (422, {"error": "This amount cannot be charged.", "code": "amount_rejected"}),
         }
         if mode == "drop":
-            if delay:
-                time.sleep(delay)
-            self.close_connection = True
-            self.connection.close()
+            self._drop(delay)
             return
         if mode in declines:
             status, body = declines[mode]
             with state.lock:
                 if key:
                     state.answers[key] = (status, body, amount)
+                state.save()
             self._answer_json(status, body, delay)
             return
         if mode in ("unauthorized", "forbidden"):
@@ -290,10 +454,21 @@ class _Handler(BaseHTTPRequestHandler):
             body = {"ok": True, "amountCents": amount, **state.balance()}
             if key:
                 state.answers[key] = (200, body, amount)
+            state.save()
+        if mode == "drop_after_charge":
+            self._drop(delay)
+            return
         if mode == "not_json":
             self._answer_raw(200, b"<html><body>OK</body></html>", "text/html", delay)
             return
         self._answer_json(200, body, delay)
+
+    def _drop(self, delay: float) -> None:
+        """Close the connection without an answer, after ``delay``."""
+        if delay:
+            time.sleep(delay)
+        self.close_connection = True
+        self.connection.close()
 
     def _answer_json(
         self, status: int, body: dict[str, Any], delay: float, headers: dict[str, str] | None = None
@@ -323,12 +498,28 @@ class _Server(ThreadingHTTPServer):
 
 
 class SandboxLanding:
-    """A sandbox landing on its own thread: ``with SandboxLanding(token) as landing: landing.url``."""
+    """A sandbox landing on its own thread: ``with SandboxLanding(token) as landing: landing.url``.
 
-    def __init__(self, token: str, host: str = "127.0.0.1", port: int = 0, credits: float = 10.0) -> None:
+    With ``state_file``, the money state is loaded from it if it exists (``credits`` is then
+    only the balance of a fresh start) and saved to it on every change.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credits: float = 10.0,
+        state_file: str | Path | None = None,
+    ) -> None:
         if not token:
             raise ValueError("the sandbox landing needs a token to check")
-        self.state = SandboxState(token=token, credits_cents=round(credits * 100))
+        self.state = SandboxState(
+            token=token,
+            credits_cents=round(credits * 100),
+            state_file=Path(state_file) if state_file is not None else None,
+        )
+        self.state.load()
         self._server = _Server((host, port), self.state)
         self._thread: threading.Thread | None = None
 

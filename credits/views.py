@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.translation import gettext as _
@@ -15,8 +16,10 @@ from django.views.decorators.csrf import csrf_exempt
 from . import balance as balances
 from . import client
 from .amounts import validate_amount_cents
+from .claims import is_valid_key
 from .models import Source
-from .topups import Answer, error, is_valid_key, request_topup
+from .outcomes import Answer, error
+from .topups import request_topup
 
 MAX_BODY_BYTES = 4096
 
@@ -86,6 +89,7 @@ def parse_body(raw: bytes) -> dict[str, Any] | Answer:
     return data
 
 
+@transaction.non_atomic_requests  # the landing call never runs inside the request's transaction
 @csrf_exempt  # checked below, after the log-in check, so that each failure gets its JSON answer
 @never_cache
 def topup_credits(request: HttpRequest) -> JsonResponse:

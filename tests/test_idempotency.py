@@ -46,7 +46,10 @@ def test_the_same_key_with_another_amount_is_422(sandbox, api):
 
 
 def test_the_same_key_while_in_flight_is_409(sandbox, api, user):
-    TopupAttempt.objects.create(user=user, amount_cents=1000, idempotency_key="k")  # pending
+    # Pending, and its landing call could still be running.
+    TopupAttempt.objects.create(
+        user=user, amount_cents=1000, idempotency_key="k", settle_at=timezone.now() + timedelta(seconds=30)
+    )
     response = api.topup({"amountCents": 1000}, key="k")
     assert (response.status_code, response.json()["code"]) == (409, "in_progress")
     assert sandbox.state.snapshot()["topupRequests"] == 0
@@ -69,15 +72,27 @@ def test_without_a_key_the_server_makes_one_and_sends_it(sandbox, api):
     assert len(set(stored)) == 2
 
 
-def test_a_key_is_replayed_for_24_hours_and_then_is_new(sandbox, api):
+def test_a_key_is_replayed_for_24_hours_and_then_goes_upstream_under_the_same_key(sandbox, api):
     api.topup({"amountCents": 1000}, key="k")
     TopupAttempt.objects.update(created_at=timezone.now() - timedelta(hours=23, minutes=59))
     assert api.topup({"amountCents": 1000}, key="k")["Idempotent-Replayed"] == "true"
     TopupAttempt.objects.update(created_at=timezone.now() - timedelta(hours=24, minutes=1))
-    response = api.topup({"amountCents": 5000}, key="k")
+    response = api.topup({"amountCents": 1000}, key="k")
     assert response.status_code == 200
     assert "Idempotent-Replayed" not in response
     assert TopupAttempt.objects.filter(key_live=True).count() == 1
+    # The same intended top-up: the landing sees the same key and answers as the first time.
+    assert len({a.upstream_key for a in TopupAttempt.objects.all()}) == 1
+    assert len(charges(sandbox)) == 1
+    assert sandbox.state.snapshot()["topupRequests"] == 2
+
+
+def test_a_key_keeps_its_amount_for_good(sandbox, api):
+    api.topup({"amountCents": 1000}, key="k")
+    TopupAttempt.objects.update(created_at=timezone.now() - timedelta(days=3))
+    response = api.topup({"amountCents": 5000}, key="k")
+    assert (response.status_code, response.json()["code"]) == (422, "idempotency_mismatch")
+    assert sandbox.state.snapshot()["topupRequests"] == 1
 
 
 def test_a_retry_after_an_unknown_outcome_reaches_the_landing_and_charges_once(sandbox, api, settings):
@@ -90,10 +105,13 @@ def test_a_retry_after_an_unknown_outcome_reaches_the_landing_and_charges_once(s
     assert retry.status_code == 200
     assert len(charges(sandbox)) == 1  # the landing replayed its first answer
     assert sandbox.state.snapshot()["remaining"] == 20.0
-    assert list(TopupAttempt.objects.order_by("created_at").values_list("status", flat=True)) == [
-        Status.UNKNOWN,
+    attempt = TopupAttempt.objects.get()  # the retry settled the first attempt, and made no other
+    assert (attempt.status, attempt.first_status, attempt.settled_by, attempt.settle_tries) == (
         Status.SUCCEEDED,
-    ]
+        Status.UNKNOWN,
+        "retry",
+        1,
+    )
 
 
 def test_a_retry_after_an_error_reaches_the_landing_again(sandbox, api):
@@ -132,7 +150,7 @@ def test_the_unique_constraint_holds_without_the_view(db, user):
     TopupAttempt.objects.create(user=user, amount_cents=1000, idempotency_key="k", key_live=False)
 
 
-def test_a_retry_goes_upstream_under_the_first_tries_key_and_a_new_claim_under_a_new_one(sandbox, api):
+def test_every_retry_of_a_key_goes_upstream_under_its_first_upstream_key(sandbox, api):
     sandbox.state.configure(mode="error")
     api.topup({"amountCents": 1000}, key="k")
     sandbox.state.configure(mode="ok")
@@ -142,5 +160,22 @@ def test_a_retry_goes_upstream_under_the_first_tries_key_and_a_new_claim_under_a
     TopupAttempt.objects.update(created_at=timezone.now() - timedelta(days=2))
     api.topup({"amountCents": 1000}, key="k")
     newest = TopupAttempt.objects.order_by("-created_at").first()
-    assert newest.upstream_key not in ("", first.upstream_key)
-    assert sandbox.state.snapshot()["charges"][-1]["key"] == newest.upstream_key
+    assert newest.upstream_key == first.upstream_key
+    assert len(charges(sandbox)) == 1
+
+
+def test_a_retry_after_not_configured_sends_the_keys_upstream_key(sandbox, api, settings):
+    settings.CREDITS = {**settings.CREDITS, "AUTH_TOKEN": None}
+    assert api.topup({"amountCents": 1000}, key="k").status_code == 503
+    settings.CREDITS = {**settings.CREDITS, "AUTH_TOKEN": sandbox.state.token}
+    assert api.topup({"amountCents": 1000}, key="k").status_code == 200
+    first, retry = TopupAttempt.objects.order_by("created_at")
+    assert first.upstream_key == retry.upstream_key
+    assert charges(sandbox)[0]["key"] == first.upstream_key
+    assert first.upstream_key.startswith("reef-")
+
+
+def test_another_users_key_never_meets_at_the_landing(sandbox, user, other_user):
+    make_api(user).topup({"amountCents": 1000}, key="shared")
+    make_api(other_user).topup({"amountCents": 1000}, key="shared")
+    assert len({c["key"] for c in charges(sandbox)}) == 2

@@ -7,7 +7,7 @@ import pytest
 
 from credits import client
 from credits.models import Status, TopupAttempt
-from credits.topups import MAX_LANDING_ERROR
+from credits.outcomes import MAX_LANDING_ERROR
 
 
 @pytest.fixture
@@ -73,6 +73,13 @@ def test_an_odd_landing_code_becomes_upstream_rejected(landing_answers, api, cod
         "https://landing.test@evil.test/pay",
         "javascript:alert(1)",
         "//evil.test/x",
+        "https://evil.test\\@landing.test/billing",  # a backslash: browsers read the host as evil.test
+        "https://evil.test%5C@landing.test/billing",
+        "https://user:pw@landing.test/billing",  # user info
+        "https://landing.test/bil\nling",  # control characters
+        "https://landing.test/billing\t",
+        "https://landing.test/bil ling",
+        "https://landing.test\u200b/billing",
         42,
     ],
 )
@@ -82,9 +89,9 @@ def test_a_url_off_the_landings_origin_is_dropped(landing_answers, api, url):
 
 
 def test_a_url_on_the_landings_origin_is_kept(landing_answers, api):
-    url = "https://LANDING.test:443/billing?x=1"
+    url = "https://LANDING.test:443/billing?x=1#card"
     with landing_answers(lambda r: httpx.Response(402, json={"error": "No card.", "code": "no_card", "url": url})):
-        assert api.topup({"amountCents": 1000}).json()["url"] == url
+        assert api.topup({"amountCents": 1000}).json()["url"] == "https://landing.test/billing?x=1#card"
 
 
 @pytest.mark.parametrize(

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
+from credits.sandbox import SandboxLanding, SandboxState
+
 ROOT = Path(__file__).resolve().parent.parent
+TOPUP = "/api/reef/topup-credits"
+NO_FAULTS = {"late": 0, "drop": 0, "decline": 0}
 
 
 @pytest.fixture
@@ -64,52 +72,226 @@ def test_configure_refuses_an_unknown_mode(http):
     assert http.post("/sandbox/configure", json={"mode": "explode"}).status_code == 400
 
 
+def _topup(client, key, amount=1000):
+    return client.post(TOPUP, json={"amountCents": amount}, headers={"Idempotency-Key": key})
+
+
+def test_drop_hangs_up_without_charging(http, sandbox):
+    http.post("/sandbox/configure", json={"mode": "drop"})
+    with pytest.raises(httpx.TransportError):
+        _topup(http, "d")
+    assert sandbox.state.snapshot()["charges"] == []
+
+
+def test_drop_after_charge_hangs_up_but_the_charge_is_stored(http, sandbox):
+    http.post("/sandbox/configure", json={"mode": "drop_after_charge"})
+    with pytest.raises(httpx.TransportError):
+        _topup(http, "d")
+    assert sandbox.state.snapshot()["charges"] == [{"key": "d", "amountCents": 1000}]
+    replay = _topup(http, "d")  # still in drop_after_charge: the stored answer is replayed, not dropped
+    assert replay.status_code == 200
+    assert replay.json() == {"ok": True, "amountCents": 1000, "credits": 20.0, "spend": 0.0, "remaining": 20.0}
+    assert len(sandbox.state.snapshot()["charges"]) == 1
+
+
+def _faults(client, **faults):
+    answer = client.post("/sandbox/configure", json={"faults": faults})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_decline_fault_stores_the_decline_and_is_counted(http, sandbox):
+    state = _faults(http, decline=1.0, seed=1)
+    assert state["faultConfig"] == {"late": 0.0, "drop": 0.0, "decline": 1.0, "lateSeconds": 2.0, "seed": 1}
+    declined = _topup(http, "f")
+    assert (declined.status_code, declined.json()["code"]) == (402, "card_declined")
+    _faults(http)  # {} turns them off
+    assert _topup(http, "f").json() == declined.json()  # the stored decline, though faults are off
+    state = sandbox.state.snapshot()
+    assert (state["faults"], state["charges"], state["credits"]) == ({**NO_FAULTS, "decline": 1}, [], 10.0)
+    assert _topup(http, "g").status_code == 200
+
+
+def test_a_drop_fault_charges_then_hangs_up(http, sandbox):
+    _faults(http, drop=1.0, seed=2)
+    with pytest.raises(httpx.TransportError):
+        _topup(http, "x")
+    replay = _topup(http, "x")  # faults still on, but a replay is never faulted
+    assert (replay.status_code, replay.json()["credits"]) == (200, 20.0)
+    state = sandbox.state.snapshot()
+    assert state["faults"] == {**NO_FAULTS, "drop": 1}
+    assert state["charges"] == [{"key": "x", "amountCents": 1000}]
+
+
+def test_a_late_fault_charges_first_and_answers_late(http, sandbox, settings):
+    _faults(http, late=1.0, lateSeconds=0.4, seed=3)
+    token = settings.CREDITS["AUTH_TOKEN"]
+    with (
+        httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}) as other,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        started = time.monotonic()
+        late = pool.submit(_topup, other, "l")
+        while not sandbox.state.snapshot()["charges"] and time.monotonic() - started < 2:
+            time.sleep(0.01)
+        replay = _topup(http, "l")  # the answer is stored before it is held
+        assert not late.done()
+        assert late.result().json() == replay.json()
+        assert time.monotonic() - started >= 0.4
+    state = sandbox.state.snapshot()
+    assert (state["faults"], len(state["charges"]), state["credits"]) == ({**NO_FAULTS, "late": 1}, 1, 20.0)
+
+
+def test_faults_spare_replays_bad_requests_and_other_modes(http, sandbox):
+    first = _topup(http, "kept")
+    _faults(http, decline=1.0)
+    assert _topup(http, "kept").json() == first.json()
+    assert http.post(TOPUP, json={"amountCents": -1}, headers={"Idempotency-Key": "bad"}).status_code == 400
+    assert sandbox.state.snapshot()["faults"] == NO_FAULTS
+    assert _topup(http, "new").status_code == 402
+    http.post("/sandbox/configure", json={"mode": "not_json"})
+    assert _topup(http, "html").headers["content-type"] == "text/html"
+    assert sandbox.state.snapshot()["faults"] == {**NO_FAULTS, "decline": 1}
+
+
+def test_seeded_faults_are_reproducible(http, sandbox):
+    _faults(http, decline=0.5, seed=7)
+    first = [_topup(http, f"s{i}").status_code for i in range(20)]
+    http.post("/sandbox/configure", json={"reset": True, "credits": 10, "faults": {"decline": 0.5, "seed": 7}})
+    assert [_topup(http, f"s{i}").status_code for i in range(20)] == first
+    assert set(first) == {200, 402}
+    assert sandbox.state.snapshot()["faults"] == {**NO_FAULTS, "decline": first.count(402)}
+
+
+@pytest.mark.parametrize("off", [{"faults": None}, {"faults": {}}, {"reset": True}])
+def test_faults_turn_off(http, sandbox, off):
+    _faults(http, decline=1.0)
+    assert http.post("/sandbox/configure", json=off).json()["faultConfig"] is None
+    assert _topup(http, "after").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"late": 1.5},
+        {"drop": -0.1},
+        {"late": 0.6, "decline": 0.6},
+        {"explode": 0.1},
+        {"late": "0.1"},
+        {"late": True},
+        {"lateSeconds": -1},
+        {"seed": 1.5},
+        [0.1],
+        "drop",
+    ],
+)
+def test_bad_fault_configs_are_refused(http, sandbox, faults):
+    _faults(http, late=0.1, drop=0.2, decline=0.7)  # adding up to 1, give or take a rounding
+    refused = http.post("/sandbox/configure", json={"faults": faults})
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid")
+    assert sandbox.state.snapshot()["faultConfig"]["decline"] == 0.7
+
+
+def test_the_state_file_survives_a_restart(tmp_path):
+    path = tmp_path / "landing.json"
+    headers = {"Authorization": "Bearer persist"}
+    with (
+        SandboxLanding("persist", credits=5, state_file=path) as first,
+        httpx.Client(base_url=first.url, headers=headers) as client,
+    ):
+        charged = _topup(client, "p", 2000)
+        client.post("/api/reef/spend", json={"amountCents": 150})
+        _faults(client, decline=1.0)
+        declined = _topup(client, "q")
+    assert (charged.status_code, declined.status_code) == (200, 402)
+    assert [p.name for p in tmp_path.iterdir()] == ["landing.json"]  # no temporary file left behind
+    with (
+        SandboxLanding("persist", credits=99, state_file=path) as second,
+        httpx.Client(base_url=second.url, headers=headers) as client,
+    ):
+        assert client.get("/api/reef/credits").json() == {"credits": 25.0, "spend": 1.5, "remaining": 23.5}
+        assert _topup(client, "p", 2000).json() == charged.json()
+        assert _topup(client, "q").json() == declined.json()  # stored, though faults did not persist
+        state = second.state.snapshot()
+    assert state["charges"] == [{"key": "p", "amountCents": 2000}]
+    assert (state["faults"], state["faultConfig"], state["topupRequests"]) == ({**NO_FAULTS, "decline": 1}, None, 4)
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"creditsCents": "lots"}', "[]"])
+def test_a_corrupt_state_file_starts_fresh(tmp_path, caplog, content):
+    path = tmp_path / "landing.json"
+    path.write_text(content)
+    state = SandboxState(token="t", credits_cents=400, state_file=path)
+    with caplog.at_level(logging.WARNING, logger="credits.sandbox"):
+        state.load()
+    assert (state.snapshot()["remaining"], state.charges, state.answers) == (4.0, [], {})
+    assert "corrupt state file" in caplog.text
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_the_management_command_serves_the_landing():
+ENV = {**os.environ, "DJANGO_SETTINGS_MODULE": "reef_site.settings", "SECRET_KEY": "k" * 50}
+
+
+@contextlib.contextmanager
+def _command(*options):
+    """The sandbox_landing command on a free port, as a client with its token once it answers."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "reef_site.settings",
-        "SECRET_KEY": "k" * 50,
-        "VERS_AUTH_TOKEN": "cmd-token",
-    }
-    command = [
-        sys.executable,
-        "manage.py",
-        "sandbox_landing",
-        "--port",
-        str(port),
-        "--credits",
-        "3",
-        "--mode",
-        "decline",
-    ]
+    command = [sys.executable, "manage.py", "sandbox_landing", "--port", str(port), *options]
+    env = {**ENV, "VERS_AUTH_TOKEN": "cmd-token"}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        headers = {"Authorization": "Bearer cmd-token"}
-        for _ in range(100):
-            try:
-                balance = httpx.get(f"http://127.0.0.1:{port}/api/reef/credits", headers=headers)
-                break
-            except httpx.ConnectError:
-                time.sleep(0.1)
-        assert balance.json()["remaining"] == 3.0
-        declined = httpx.post(
-            f"http://127.0.0.1:{port}/api/reef/topup-credits", json={"amountCents": 1000}, headers=headers
-        )
-        assert declined.json()["code"] == "card_declined"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer cmd-token"}) as client:
+            for _ in range(100):
+                assert process.poll() is None, process.communicate()[1]
+                try:
+                    client.get("/sandbox/state")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.1)
+            yield client
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
+def test_the_management_command_serves_the_landing(tmp_path):
+    state_file = str(tmp_path / "cmd.json")
+    with _command("--credits", "3", "--mode", "decline", "--state-file", state_file) as client:
+        assert client.get("/api/reef/credits").json()["remaining"] == 3.0
+        declined = _topup(client, "c")
+        assert declined.json()["code"] == "card_declined"
+    # killed and started again on the same state file, with a fault on every new key
+    with _command("--credits", "50", "--state-file", state_file, "--faults", '{"drop": 1.0, "seed": 1}') as client:
+        assert client.get("/api/reef/credits").json()["remaining"] == 3.0
+        assert _topup(client, "c").json() == declined.json()
+        with pytest.raises(httpx.TransportError):
+            _topup(client, "new")
+        assert client.get("/sandbox/state").json()["faults"] == {**NO_FAULTS, "drop": 1}
+    assert json.loads(Path(state_file).read_text())["charges"] == [{"key": "new", "amountCents": 1000}]
+
+
+def test_the_command_refuses_bad_faults():
+    env = {**ENV, "VERS_AUTH_TOKEN": "cmd-token"}
+    for faults in ("{not json", '{"late": 2}'):
+        result = subprocess.run(
+            [sys.executable, "manage.py", "sandbox_landing", "--port", "0", "--faults", faults],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode != 0
+        assert "--faults" in result.stderr
+
+
 def test_the_command_needs_a_token():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "reef_site.settings", "SECRET_KEY": "k" * 50, "VERS_AUTH_TOKEN": ""}
+    env = {**ENV, "VERS_AUTH_TOKEN": ""}
     result = subprocess.run(
         [sys.executable, "manage.py", "sandbox_landing"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )

@@ -120,7 +120,7 @@ def test_recent_topups_lists_the_users_own_newest_first(browser, user, other_use
     unknown = topups[1]
     assert unknown["amount"] == "$25"
     assert unknown["status"] == "unknown"
-    assert unknown["statusText"] == "Unknown: check the balance before trying again"
+    assert unknown["statusText"] == "Checking…"
     assert "detail" not in unknown
     assert topups[2]["detail"] == "Your card was declined."
     assert topups[0]["createdAt"].endswith("+00:00")

@@ -1,0 +1,204 @@
+"""Claiming ``(user, Idempotency-Key)``: the short transaction before any landing call.
+
+A claim ends in a new ``pending`` attempt (written, with its settlement scheduled, before
+the landing is called), in the key's earlier attempt whose outcome is not known yet (the
+retry settles it), or in a :class:`~credits.outcomes.Refused` answer: a replay, 409
+``in_progress``, 409 ``unsettled``, 422 ``idempotency_mismatch`` or 429 ``rate_limited``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from . import tasks
+from .conf import CreditsSettings
+from .models import Status, TopupAttempt, format_dollars
+from .outcomes import Answer, Refused, error, msg_unsettled
+
+KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def is_valid_key(key: str) -> bool:
+    return KEY_PATTERN.fullmatch(key) is not None
+
+
+def new_upstream_key() -> str:
+    """A key for the landing, made once per ``(user, Idempotency-Key)``: two users' keys, or
+    two intended top-ups, never meet there."""
+    return f"reef-{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt: TopupAttempt
+    is_new: bool  # False: the key's earlier attempt, not settled yet; the retry settles it
+
+
+def claim(user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings) -> Claim:
+    """Claim the key, or raise :class:`Refused` with the answer the existing claim implies."""
+    try:
+        claimed = _claim(user, key, amount_cents, source, conf)
+    except IntegrityError:
+        # Another request took the key between our read and our insert: answer as its claim does.
+        claimed = _claim(user, key, amount_cents, source, conf)
+    if isinstance(claimed, Answer):
+        raise Refused(claimed)  # outside the transaction, so what the refusal wrote is kept
+    return claimed
+
+
+def _claim(user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings) -> Claim | Answer:
+    now = timezone.now()
+    with transaction.atomic():
+        # Serialise one user's claims (on databases with row locks) so the limits and the
+        # settle-first rule hold across worker processes; the unique constraint is the last word.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+        rows = list(TopupAttempt.objects.filter(user_id=user.pk, idempotency_key=key).order_by("created_at"))
+        if any(row.amount_cents != amount_cents for row in rows):
+            return _mismatch()
+        live = next((row for row in rows if row.key_live), None)
+        if live is not None:
+            existing = _existing(live, now, conf)
+            if existing is not None:
+                return existing
+        earlier = TopupAttempt.objects.unsettled(now).filter(user_id=user.pk).first()
+        if earlier is not None:
+            # Another attempt became unsettled after the settle-first step looked: nothing new goes out.
+            return error(409, "unsettled", msg_unsettled(earlier.amount_cents), attempt=str(earlier.pk))
+        upstream_key = next((row.upstream_key for row in rows if row.upstream_key), "") or new_upstream_key()
+        refusal = _limit_refusal(user, amount_cents, conf, now)
+        if refusal is not None:
+            _record_refusal(user, key, amount_cents, source, upstream_key, refusal, now)
+            return refusal
+        attempt = TopupAttempt.objects.create(
+            user_id=user.pk,
+            amount_cents=amount_cents,
+            source=source,
+            idempotency_key=key,
+            upstream_key=upstream_key,
+            settle_at=now + timedelta(seconds=conf.TIMEOUT + conf.PENDING_GRACE_SECONDS),
+        )
+        # In this transaction where the task backend allows it: a crash after the commit
+        # leaves a pending attempt with its settlement already queued.
+        tasks.schedule_settlement(attempt)
+        return Claim(attempt, is_new=True)
+
+
+def _existing(live: TopupAttempt, now: datetime, conf: CreditsSettings) -> Claim | Answer | None:
+    """What the key's live attempt implies; None when its stored answer has expired."""
+    if live.is_settled:
+        if live.created_at < now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS):
+            # No longer replayed: a retry goes upstream again, under the same upstream key.
+            TopupAttempt.objects.filter(pk=live.pk).update(key_live=False)
+            return None
+        if not live.outcome_shown:
+            TopupAttempt.objects.filter(pk=live.pk).update(outcome_shown=True)
+        return replay(live)
+    if live.status == Status.PENDING and live.settle_at is not None and live.settle_at > now:
+        return error(
+            409,
+            "in_progress",
+            _("This top-up is still being processed. Wait a moment, then check your balance."),
+            attempt=str(live.pk),
+        )
+    return Claim(live, is_new=False)
+
+
+def unsent_attempt(user: AbstractBaseUser, key: str, amount_cents: int, source: str) -> TopupAttempt:
+    """A row for a top-up that cannot be sent at all (no token), still under the key's upstream key."""
+    earlier = (
+        TopupAttempt.objects.filter(user_id=user.pk, idempotency_key=key)
+        .exclude(upstream_key="")
+        .values_list("upstream_key", flat=True)
+        .first()
+    )
+    return TopupAttempt.objects.create(
+        user_id=user.pk,
+        amount_cents=amount_cents,
+        source=source,
+        idempotency_key=key,
+        key_live=False,
+        upstream_key=earlier or new_upstream_key(),
+        settle_at=timezone.now(),
+    )
+
+
+def replay(attempt: TopupAttempt) -> Answer:
+    assert attempt.response_status is not None and attempt.response_body is not None
+    return Answer(attempt.response_status, dict(attempt.response_body), {"Idempotent-Replayed": "true"})
+
+
+def _mismatch() -> Answer:
+    return error(
+        422,
+        "idempotency_mismatch",
+        _("This Idempotency-Key was already used for a different amount. Use a new key for a new top-up."),
+    )
+
+
+# --- The limits (counted in the database, so they hold across processes) --------------------
+
+
+def _limit_refusal(user: AbstractBaseUser, amount_cents: int, conf: CreditsSettings, now: datetime) -> Answer | None:
+    """The 429 when this attempt would pass the hourly count or the daily sum, else None."""
+    counted = TopupAttempt.objects.filter(user_id=user.pk).exclude(status=Status.REFUSED)
+    hour = counted.filter(created_at__gte=now - timedelta(hours=1))
+    if hour.count() >= conf.MAX_ATTEMPTS_PER_HOUR:
+        oldest = hour.order_by("created_at").values_list("created_at", flat=True).first()
+        return _rate_limited(
+            _("You have reached the limit of %(count)d top-ups an hour.") % {"count": conf.MAX_ATTEMPTS_PER_HOUR},
+            _seconds_until(oldest, timedelta(hours=1), now),
+        )
+    # Dollars for the day: each intended top-up (one key) counts once, retries included.
+    day = counted.filter(created_at__gte=now - timedelta(days=1))
+    per_key = day.values("idempotency_key").annotate(amount=Max("amount_cents"))
+    if sum(row["amount"] for row in per_key) + amount_cents > conf.MAX_CENTS_PER_DAY:
+        oldest = day.order_by("created_at").values_list("created_at", flat=True).first()
+        return _rate_limited(
+            _("This top-up would pass the limit of %(amount)s a day.")
+            % {"amount": format_dollars(conf.MAX_CENTS_PER_DAY)},
+            _seconds_until(oldest, timedelta(days=1), now),
+        )
+    return None
+
+
+def _record_refusal(
+    user: AbstractBaseUser, key: str, amount_cents: int, source: str, upstream_key: str, refusal: Answer, now: datetime
+) -> None:
+    TopupAttempt.objects.create(
+        user_id=user.pk,
+        amount_cents=amount_cents,
+        source=source,
+        idempotency_key=key,
+        key_live=False,
+        upstream_key=upstream_key,
+        status=Status.REFUSED,
+        first_status=Status.REFUSED,
+        error_code="rate_limited",
+        error_message=refusal.body["error"],
+        response_status=429,
+        response_body=refusal.body,
+        finished_at=now,
+    )
+
+
+def _seconds_until(oldest: datetime | None, window: timedelta, now: datetime) -> int:
+    if oldest is None:
+        return 1
+    return max(1, math.ceil((oldest + window - now).total_seconds()))
+
+
+def _rate_limited(sentence: str, wait: int) -> Answer:
+    minutes = max(1, math.ceil(wait / 60))
+    message = sentence + " " + _("Please try again in %(minutes)d min.") % {"minutes": minutes}
+    return Answer(429, {"error": message, "code": "rate_limited"}, {"Retry-After": str(wait)})

@@ -1,0 +1,243 @@
+"""Writing outcomes onto attempts, and settling the ones that were not known at once.
+
+An attempt's outcome is written once it is definite, and only onto an attempt that is not
+settled yet (a conditional update), so the first request, a retry, the background worker,
+the sweep and the admin can race without writing two outcomes or sending two signals.
+
+Settling re-sends the attempt under its own upstream key: the landing answers a repeated
+key as it answered the first request (and charges a request it never received, which is
+what the user asked for), so re-sending can never charge twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F
+from django.utils import timezone
+
+from . import balance as balances
+from . import client
+from .conf import CreditsSettings, get_settings
+from .models import UNSETTLED, SettledBy, Status, TopupAttempt
+from .outcomes import (
+    Answer,
+    Outcome,
+    Refused,
+    error,
+    msg_earlier_succeeded,
+    msg_unsettled,
+    settled_outcome,
+)
+from .signals import topup_failed, topup_succeeded
+
+logger = logging.getLogger("credits")
+
+EARLIER_AT_ONCE = 5  # how many of a user's unsettled attempts one new top-up settles first
+
+
+def record(
+    attempt: TopupAttempt,
+    outcome: Outcome,
+    landing_status: int | None,
+    duration_ms: int | None = None,
+    via: SettledBy | None = None,
+) -> Answer:
+    """Write ``outcome`` onto ``attempt`` (the first answer when ``via`` is None) and tell the host.
+
+    Returns the browser's answer; if another path settled the attempt first, its answer.
+    """
+    conf = get_settings()
+    now = timezone.now()
+    body = _body(attempt, outcome)
+    unknown = outcome.audit == Status.UNKNOWN
+    fields: dict[str, Any] = {
+        "status": outcome.audit,
+        "key_live": outcome.audit != Status.ERROR,  # an error charged nothing: the key is free again
+        "landing_status": landing_status,
+        "error_code": outcome.code,
+        "error_message": outcome.message[:500],
+        "response_status": outcome.http_status,
+        "response_body": body,
+        "finished_at": attempt.finished_at or now,
+    }
+    if via is None:
+        fields |= {
+            "first_status": outcome.audit,
+            "duration_ms": duration_ms,
+            "outcome_shown": not unknown,
+            "settle_at": now + next_try_in(0, conf) if unknown else None,
+        }
+    else:
+        fields |= {
+            "first_status": attempt.first_status or attempt.status,
+            "settled_at": now,
+            "settled_by": via,
+            "settle_at": None,
+            "settle_tries": F("settle_tries") + 1,
+            "needs_operator": False,
+            "outcome_shown": via == SettledBy.RETRY,
+        }
+    written = TopupAttempt.objects.filter(pk=attempt.pk, status__in=UNSETTLED).update(**fields)
+    if not written:  # another path settled it first: its answer stands
+        attempt.refresh_from_db()
+        return answer_of(attempt)
+    if via is None:
+        for name, value in fields.items():
+            setattr(attempt, name, value)
+    else:
+        attempt.refresh_from_db()
+    _log(attempt, outcome, via)
+    _announce(attempt, outcome)
+    return Answer(outcome.http_status, body, {"Retry-After": outcome.retry_after} if outcome.retry_after else {})
+
+
+def settle(attempt: TopupAttempt, via: SettledBy) -> TopupAttempt:
+    """Re-send ``attempt`` under its upstream key and write the answer if it is definite.
+
+    A pending attempt whose landing call may still be running is left alone. Returns the
+    attempt as it now stands (settled, or unknown with its next try scheduled).
+    """
+    conf = get_settings()
+    now = timezone.now()
+    if attempt.is_settled or (attempt.status == Status.PENDING and attempt.settle_at and attempt.settle_at > now):
+        return attempt
+    outcome: Outcome | None = None
+    landing_status: int | None = None
+    try:
+        response = client.topup(attempt.amount_cents, attempt.upstream_key)
+        landing_status = response.status
+        outcome = settled_outcome(response, conf)
+    except client.LandingError as exc:
+        logger.warning("top-up %s: settlement try by %s got no answer (%s)", attempt.pk, via, exc)
+    except Exception:
+        logger.exception("top-up %s: settlement try by %s failed", attempt.pk, via)
+    if outcome is not None:
+        record(attempt, outcome, landing_status, via=via)
+        return attempt
+    tries = attempt.settle_tries + 1
+    flagged = attempt.created_at <= now - timedelta(seconds=conf.OPERATOR_AFTER_SECONDS)
+    TopupAttempt.objects.filter(pk=attempt.pk, status__in=UNSETTLED).update(
+        status=Status.UNKNOWN,
+        first_status=attempt.first_status or attempt.status,
+        landing_status=landing_status if landing_status is not None else attempt.landing_status,
+        settle_tries=F("settle_tries") + 1,
+        settle_at=now + next_try_in(tries, conf),
+        needs_operator=flagged,
+        outcome_shown=False,
+    )
+    if flagged and not attempt.needs_operator:
+        logger.error("top-up %s: no definite answer after %d tries; an operator must check it", attempt.pk, tries)
+    attempt.refresh_from_db()
+    return attempt
+
+
+def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> None:
+    """Before a new top-up: settle the user's unsettled attempts (other than this key's own).
+
+    Raises 409 ``unsettled`` while one still has no answer and 409 ``earlier_topup_succeeded``
+    when one went through without the user having been told; returns when the top-up may go on.
+    """
+    now = timezone.now()
+    deadline = time.monotonic() + conf.TIMEOUT
+    earlier = (
+        TopupAttempt.objects.unsettled(now)
+        .filter(user_id=user.pk)
+        .exclude(idempotency_key=key, key_live=True)
+        .order_by("created_at")
+    )
+    for attempt in earlier[:EARLIER_AT_ONCE]:
+        if time.monotonic() < deadline:
+            attempt = settle(attempt, SettledBy.NEXT_TOPUP)
+        if not attempt.is_settled:
+            raise Refused(error(409, "unsettled", msg_unsettled(attempt.amount_cents), attempt=str(attempt.pk)))
+    window = now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS)
+    untold = list(
+        TopupAttempt.objects.filter(
+            user_id=user.pk, status=Status.SUCCEEDED, outcome_shown=False, created_at__gte=window
+        ).exclude(idempotency_key=key)
+    )
+    if untold:
+        TopupAttempt.objects.filter(pk__in=[a.pk for a in untold]).update(outcome_shown=True)
+        latest = max(untold, key=lambda a: a.created_at)
+        raise Refused(
+            error(
+                409,
+                "earlier_topup_succeeded",
+                msg_earlier_succeeded(latest.amount_cents),
+                attempt=str(latest.pk),
+                amountCents=latest.amount_cents,
+            )
+        )
+
+
+def answer_of(attempt: TopupAttempt) -> Answer:
+    """The answer a retry gets for an attempt: its settled answer, or 409 ``unsettled``."""
+    if attempt.is_settled and attempt.response_status is not None and attempt.response_body is not None:
+        return Answer(attempt.response_status, dict(attempt.response_body))
+    return error(409, "unsettled", msg_unsettled(attempt.amount_cents), attempt=str(attempt.pk))
+
+
+def settle_due(via: SettledBy = SettledBy.SWEEP, limit: int | None = None) -> Counter[str]:
+    """Settle every attempt whose next try is due; how many ended in each status."""
+    due = TopupAttempt.objects.due(timezone.now()).order_by("settle_at")
+    counts: Counter[str] = Counter()
+    for attempt in due[:limit] if limit else due:
+        counts[str(settle(attempt, via).status)] += 1
+    return counts
+
+
+def next_try_in(tries: int, conf: CreditsSettings) -> timedelta:
+    """The wait before settlement try ``tries + 1``: doubling from the base, capped, with jitter."""
+    seconds = min(conf.SETTLE_BACKOFF_MAX_SECONDS, conf.SETTLE_BACKOFF_SECONDS * 2 ** min(tries, 30))
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.0))
+
+
+def _body(attempt: TopupAttempt, outcome: Outcome) -> dict[str, Any]:
+    if outcome.audit == Status.SUCCEEDED:
+        body: dict[str, Any] = {"ok": True, "amountCents": attempt.amount_cents, "attempt": str(attempt.pk)}
+        if outcome.balance is not None:
+            body["balance"] = outcome.balance
+        return body
+    body = {"error": outcome.message, "code": outcome.code, "attempt": str(attempt.pk)}
+    if outcome.url:
+        body["url"] = outcome.url
+    return body
+
+
+def _log(attempt: TopupAttempt, outcome: Outcome, via: SettledBy | None) -> None:
+    logger.log(
+        logging.INFO if outcome.audit in (Status.SUCCEEDED, Status.DECLINED) else logging.WARNING,
+        "top-up %s: user=%s amount_cents=%s source=%s status=%s landing_status=%s code=%s duration_ms=%s settled_by=%s",
+        attempt.pk,
+        attempt.user_id,
+        attempt.amount_cents,
+        attempt.source,
+        attempt.status,
+        attempt.landing_status,
+        outcome.code or "-",
+        attempt.duration_ms,
+        via or "-",
+    )
+
+
+def _announce(attempt: TopupAttempt, outcome: Outcome) -> None:
+    """The balance and the signals. The money has moved (or not) already: nothing here may
+    fail the answer, so every failure is logged and the user is still told the truth."""
+    if outcome.audit == Status.SUCCEEDED:
+        try:
+            balances.remember_balance(outcome.balance)  # or forget the cached one, so the next read is fresh
+        except Exception:
+            logger.exception("top-up %s: the cached balance could not be updated", attempt.pk)
+        results = topup_succeeded.send_robust(TopupAttempt, attempt=attempt, balance=outcome.balance)
+    else:
+        results = topup_failed.send_robust(TopupAttempt, attempt=attempt)
+    for receiver, result in results:
+        if isinstance(result, Exception):
+            logger.error("top-up %s: signal receiver %r failed", attempt.pk, receiver, exc_info=result)
