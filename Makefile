@@ -30,9 +30,11 @@ run: install
 	@set -e; \
 	export DEBUG=on VERS_SANDBOX=on VERS_LANDING_URL=http://127.0.0.1:$(SANDBOX_PORT); \
 	export VERS_AUTH_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))'); \
+	mkdir -p .run; \
 	$(BIN)/python manage.py migrate --no-input -v 0; \
-	$(BIN)/python manage.py sandbox_landing --port $(SANDBOX_PORT) --credits 1 & sandbox=$$!; \
-	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py sandbox_landing --port $(SANDBOX_PORT) --credits 1 --state-file .run/sandbox.json & sandbox=$$!; \
+	$(BIN)/python manage.py db_worker --no-reload -v 0 & worker=$$!; \
+	trap 'kill $$sandbox $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py demo_user --url http://127.0.0.1:$(PORT); \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
@@ -45,7 +47,8 @@ screenshots: install chromium
 
 # The tests whose correctness depends on the database, on PostgreSQL (needs a server at POSTGRES_URL).
 test-postgres: install
-	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py $(PYTEST_ARGS)
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
+	  tests/test_settlement.py tests/test_settlement_processes.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

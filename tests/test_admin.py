@@ -44,3 +44,58 @@ def test_admin_configuration():
     assert model_admin.date_hierarchy == "created_at"
     assert set(model_admin.readonly_fields) == set(model_admin.fields)
     assert {"status", "source", "created_at"} <= set(model_admin.list_filter)
+
+
+def test_settle_now_settles_the_selected_unknown_attempts_and_nothing_else(admin_client, sandbox, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from credits.models import SettledBy
+
+    unknown = TopupAttempt.objects.create(
+        user=user,
+        amount_cents=1000,
+        idempotency_key="u",
+        upstream_key="reef-u",
+        status=Status.UNKNOWN,
+        settle_at=timezone.now() + timedelta(hours=1),  # its backoff has not passed: the operator does not wait
+    )
+    in_flight = TopupAttempt.objects.create(
+        user=user,
+        amount_cents=500,
+        idempotency_key="p",
+        upstream_key="reef-p",
+        settle_at=timezone.now() + timedelta(seconds=30),
+    )
+    done = TopupAttempt.objects.create(
+        user=user, amount_cents=700, idempotency_key="d", upstream_key="reef-d", status=Status.SUCCEEDED
+    )
+    page = admin_client.get("/admin/credits/topupattempt/")
+    assert b"Settle now" in page.content
+    response = admin_client.post(
+        "/admin/credits/topupattempt/",
+        {"action": "settle_now", "_selected_action": [str(unknown.pk), str(in_flight.pk), str(done.pk)]},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "1 attempt settled." in text
+    assert "1 still within their landing call" in text
+    unknown.refresh_from_db()
+    assert (unknown.status, unknown.settled_by, unknown.first_status) == (Status.SUCCEEDED, SettledBy.ADMIN, "unknown")
+    assert TopupAttempt.objects.get(pk=in_flight.pk).status == Status.PENDING
+    assert [c["key"] for c in sandbox.state.snapshot()["charges"]] == ["reef-u"]
+
+
+def test_settle_now_is_for_staff_who_may_view_the_audit(client, django_user_model, sandbox, user):
+    staff = django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    attempt = TopupAttempt.objects.create(
+        user=user, amount_cents=1000, idempotency_key="u", upstream_key="reef-u", status=Status.UNKNOWN
+    )
+    client.force_login(staff)
+    response = client.post(
+        "/admin/credits/topupattempt/", {"action": "settle_now", "_selected_action": [str(attempt.pk)]}
+    )
+    assert response.status_code == 403
+    assert TopupAttempt.objects.get().status == Status.UNKNOWN
+    assert sandbox.state.snapshot()["topupRequests"] == 0

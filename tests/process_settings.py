@@ -1,0 +1,33 @@
+"""Settings for the site and the worker when a test runs them as processes of their own.
+
+The test process passes its own database, token and CREDITS through the environment, so
+every process works on the same test database and landing. ``REEF_TEST_DIE_BEFORE_LANDING``
+makes a site process kill itself with SIGKILL at the moment it would send a top-up to the
+landing: after the claim, before the call.
+"""
+
+import json
+import os
+import signal
+
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES
+
+TEST_TOKEN = os.environ["REEF_TEST_TOKEN"]
+CREDITS = json.loads(os.environ["REEF_TEST_CREDITS"])
+DATABASES["default"]["NAME"] = os.environ["REEF_TEST_DATABASE"]
+DATABASES["default"].pop("TEST", None)
+
+if os.environ.get("REEF_TEST_DIE_BEFORE_LANDING"):
+    import httpx
+
+    from credits import client
+
+    class _DieBeforeTopup(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/topup-credits"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return super().handle_request(request)
+
+    _DYING = client.override_transport(_DieBeforeTopup())  # kept: a collected override would end itself
+    _DYING.__enter__()

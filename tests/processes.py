@@ -1,0 +1,136 @@
+"""Real processes for tests: the site under gunicorn and the background worker (db_worker).
+
+They share the test database (the test must use ``django_db(transaction=True)``) and point
+at the landing the test gives them. Each runs in its own process group, so a test can kill
+one with SIGKILL as a crash would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from django.conf import settings as django_settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The environment for a child process: this test's database, token and CREDITS."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.process_settings",
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "REEF_TEST_TOKEN": django_settings.TEST_TOKEN,
+        "REEF_TEST_CREDITS": json.dumps(django_settings.CREDITS),
+        "REEF_TEST_DATABASE": str(connection.settings_dict["NAME"]),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+    return env
+
+
+class Process:
+    """A child process in its own group; ``kill()`` is a crash (SIGKILL), ``stop()`` a clean stop."""
+
+    def __init__(self, args: list[str], log: Path, **env: str) -> None:
+        self.log = log
+        self._out = log.open("ab")
+        self.popen = subprocess.Popen(
+            args, cwd=ROOT, env=environment(**env), stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, sig)
+        try:
+            self.popen.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=15)
+        self._out.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_site(log: Path, port: int | None = None, **env: str) -> tuple[Process, str]:
+    """The site under gunicorn (1 worker, threads), as in production; waits until it answers."""
+    port = port or free_port()
+    process = Process(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "reef_site.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--graceful-timeout",
+            "1",
+            "--no-control-socket",
+        ],
+        log,
+        **env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(url), 30, f"the site did not start:\n{process.output()}", process)
+    return process, url
+
+
+def start_worker(log: Path) -> Process:
+    """``manage.py db_worker``: the background worker that runs the settlement tasks."""
+    return Process(
+        [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload", "-v", "2"],
+        log,
+    )
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/accounts/login/", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def wait_for(condition: Callable[[], Any], seconds: float, message: str, process: Process | None = None) -> Any:
+    """Poll ``condition`` until it is truthy; fail with ``message`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if process is not None and not process.alive():
+            break
+        time.sleep(0.05)
+    raise AssertionError(message)
