@@ -48,7 +48,7 @@ screenshots: install chromium
 # The tests whose correctness depends on the database, on PostgreSQL (needs a server at POSTGRES_URL).
 test-postgres: install
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
-	  tests/test_settlement.py tests/test_settlement_processes.py $(PYTEST_ARGS)
+	  tests/test_settlement.py tests/test_settlement_processes.py tests/test_soak.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -57,6 +57,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/topup_latency.py
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles
