@@ -10,4 +10,5 @@ urlpatterns = [
     path("credits", views.credits_balance, name="credits"),
     path("topup-form", topup_form, name="topup-form"),
     path("recent-topups", recent_topups, name="recent-topups"),
+    path("topup-seen", views.topup_seen, name="topup-seen"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -17,7 +18,7 @@ from . import balance as balances
 from . import client
 from .amounts import validate_amount_cents
 from .claims import is_valid_key
-from .models import Source
+from .models import Source, Status, TopupAttempt
 from .outcomes import Answer, error
 from .topups import request_topup
 
@@ -48,12 +49,17 @@ def csrf_failure(request: HttpRequest) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
-def gate(request: HttpRequest, method: str) -> Answer | None:
-    """The JSON refusal for a wrong method or an anonymous caller, or None to go on."""
+def gate(request: HttpRequest, method: str, *, csrf: bool = False) -> Answer | None:
+    """The JSON refusal for a wrong method, an anonymous caller or (with ``csrf``) a failed
+    CSRF check, in that order, or None to go on."""
     if request.method != method:
         return error(405, "method_not_allowed", _("Use %(method)s for this address.") % {"method": method})
     if not request.user.is_authenticated:
         return error(401, "not_authenticated", _("Log in to add credits."))
+    if csrf and csrf_failure(request) is not None:
+        return error(
+            403, "csrf_failed", _("The page's security token is missing or stale. Reload the page and try again.")
+        )
     return None
 
 
@@ -93,16 +99,9 @@ def parse_body(raw: bytes) -> dict[str, Any] | Answer:
 @csrf_exempt  # checked below, after the log-in check, so that each failure gets its JSON answer
 @never_cache
 def topup_credits(request: HttpRequest) -> JsonResponse:
-    refused = gate(request, "POST")
+    refused = gate(request, "POST", csrf=True)
     if refused is not None:
         return respond(refused)
-    reason = csrf_failure(request)
-    if reason is not None:
-        return respond(
-            error(
-                403, "csrf_failed", _("The page's security token is missing or stale. Reload the page and try again.")
-            )
-        )
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > MAX_BODY_BYTES:
         return respond(error(400, "invalid_json", _("The request body is larger than 4 KiB.")))
@@ -124,6 +123,31 @@ def topup_credits(request: HttpRequest) -> JsonResponse:
             error(400, "invalid_idempotency_key", _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
         )
     return respond(request_topup(request.user, amount, key=key, source=source))  # type: ignore[arg-type]
+
+
+@transaction.non_atomic_requests
+@csrf_exempt  # checked below, after the log-in check, as for topup_credits
+@never_cache
+def topup_seen(request: HttpRequest) -> JsonResponse:
+    """``{"attempt": "<id>"}``: the page has shown the user that this attempt, settled in the
+    background, succeeded; so the next top-up is not held back to tell them again."""
+    refused = gate(request, "POST", csrf=True)
+    if refused is not None:
+        return respond(refused)
+    data = parse_body(request.read(MAX_BODY_BYTES + 1))
+    if isinstance(data, Answer):
+        return respond(data)
+    attempt = data.get("attempt")
+    try:
+        attempt_id = uuid.UUID(attempt) if isinstance(attempt, str) else None
+    except ValueError:
+        attempt_id = None
+    if attempt_id is None:
+        return respond(error(400, "invalid_attempt", _("attempt must be the id of one of your top-ups.")))
+    TopupAttempt.objects.filter(pk=attempt_id, user_id=request.user.pk, status=Status.SUCCEEDED).update(
+        outcome_shown=True
+    )
+    return JsonResponse({"ok": True})
 
 
 @never_cache

@@ -399,3 +399,35 @@ def test_an_unreachable_cache_after_a_charge_does_not_fail_the_answer(sandbox, a
     assert response.status_code == 200 and response.json()["ok"] is True
     assert len(got) == 1
     assert "cached balance could not be updated" in caplog.text
+
+
+def test_a_success_the_page_has_shown_is_not_announced_again(slow, api, other_user):
+    attempt = unknown_topup(api, slow)
+    settlement.settle(attempt, SettledBy.BACKGROUND)
+    assert (
+        make_api(other_user)
+        .client.post("/ui/api/topup-seen", {"attempt": str(attempt.pk)}, content_type="application/json")
+        .status_code
+        == 403
+    )  # no CSRF token
+    other = make_api(other_user)
+    foreign = other.client.post(
+        "/ui/api/topup-seen",
+        {"attempt": str(attempt.pk)},
+        content_type="application/json",
+        headers={"X-CSRFToken": other.csrf},
+    )
+    assert foreign.json() == {"ok": True}
+    assert not TopupAttempt.objects.get().outcome_shown  # another user's attempt is left alone
+    bad = api.client.post(
+        "/ui/api/topup-seen", {"attempt": "nope"}, content_type="application/json", headers={"X-CSRFToken": api.csrf}
+    )
+    assert (bad.status_code, bad.json()["code"]) == (400, "invalid_attempt")
+    seen = api.client.post(
+        "/ui/api/topup-seen",
+        {"attempt": str(attempt.pk)},
+        content_type="application/json",
+        headers={"X-CSRFToken": api.csrf},
+    )
+    assert seen.status_code == 200
+    assert api.topup({"amountCents": 1500}, key="new").status_code == 200  # not held back to tell again

@@ -41,7 +41,7 @@ def texts(conf: CreditsSettings) -> dict[str, str]:
             "The site gave no usable answer, so we do not know whether the credits were added. "
             "Check your balance before trying again."
         ),
-        "retrySafe": _("Trying the same amount again is safe: it cannot be charged twice."),
+        "retrySafe": _("Pressing the same amount again is safe: it cannot be charged twice."),
         "billing": _("Open the billing page"),
         "low": _("Low balance"),
         "unavailable": _("unavailable"),
@@ -72,6 +72,7 @@ def widget_context(context: template.Context | dict[str, Any], source: str) -> d
         "balance_url": reverse("credits:credits"),
         "form_url": reverse("credits:topup-form"),
         "recent_url": reverse("credits:recent-topups") if conf.RECENT_TOPUPS > 0 else "",
+        "seen_url": reverse("credits:topup-seen"),
         "recent_count": conf.RECENT_TOPUPS,
         # get_token reads the cookie (or makes a token): no query. The form posts it without
         # JavaScript and the script sends it as X-CSRFToken, so an HttpOnly cookie is fine.

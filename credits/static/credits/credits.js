@@ -1,14 +1,31 @@
 /* reef credits: the header menu, the balance and the inline widget. No framework, no build.
-   Every URL, sentence and the CSRF token come from the page; see credits/templates/credits/. */
+   Every URL, sentence and the CSRF token come from the page; see credits/templates/credits/.
+   A page may set options before this script runs: window.reefCredits = {pollMs: 2000,
+   pollMaxMs: 15000, watchMs: 600000} (how often the recent top-ups are checked while an
+   outcome is unknown, and for how long a widget keeps checking). */
 (function () {
   "use strict";
-  if (window.reefCredits) { window.reefCredits.scan(); return; }
+  var options = window.reefCredits || {};
+  if (typeof options.scan === "function") { options.scan(); return; }
 
   var REFRESH_MS = 30000;
-  var balanceUrl = "", lastBalance = 0, balanceFetch = null, recentStale = true;
+  var POLL_MS = Number(options.pollMs) > 0 ? Number(options.pollMs) : 2000;
+  var POLL_MAX_MS = Math.max(POLL_MS, Number(options.pollMaxMs) > 0 ? Number(options.pollMaxMs) : 15000);
+  var WATCH_MS = Number(options.watchMs) > 0 ? Number(options.watchMs) : 600000;
+  // Answers that say for certain that nothing was charged, although their status is 5xx.
+  var DEFINITE_5XX = {upstream_auth: true, not_configured: true, upstream_unreachable: true};
+  var KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+  var balanceUrl = "", lastBalance = 0, balanceFetch = null, balanceAgain = false;
+  var recentUrl = "", recentStale = true, recentFetch = null, recentAgain = false;
+  var recentTimer = 0, recentDelay = 0, recentLast = null;
+  var watching = [];  // the widgets waiting for an attempt whose outcome is unknown
+  var told = {};      // attempt ids whose outcome this page has shown already
+  var recalled = {};  // sessionStorage entries already given back to a widget on this page
 
   function $(root, sel) { return root.querySelector(sel); }
   function all(root, sel) { return Array.prototype.slice.call(root.querySelectorAll(sel)); }
+  function has(object, name) { return Object.prototype.hasOwnProperty.call(object, name); }
   function fill(text, values) {
     return text.replace(/%\((\w+)\)s/g, function (m, name) { return name in values ? values[name] : m; });
   }
@@ -35,10 +52,13 @@
       return r.json().catch(function () { return {}; }).then(function (body) { return {status: r.status, body: body}; });
     });
   }
+  function texts(root) { return JSON.parse(root.dataset.text); }
+  function unsettled(t) { return t.status === "pending" || t.status === "unknown"; }
+  function openPanels() { return all(document, "[data-credits=header] .credits-panel:not([hidden])"); }
 
   /* --- the balance: one fetch for every display on the page ---------------------------- */
   function place() { // keep open panels on a narrow screen, whatever the header around them does
-    all(document, ".credits-panel:not([hidden])").forEach(function (panel) {
+    openPanels().forEach(function (panel) {
       panel.style.right = "";
       var box = panel.getBoundingClientRect(), room = document.documentElement.clientWidth - 8;
       if (box.left < 8) panel.style.right = (box.left - 8) + "px";
@@ -47,7 +67,7 @@
   }
   function showBalance(body) {
     all(document, "[data-credits-balance]").forEach(function (el) {
-      var root = el.closest("[data-credits]"), text = JSON.parse(root.dataset.text);
+      var root = el.closest("[data-credits]"), text = texts(root);
       var ok = body && typeof body.remaining === "number";
       var low = ok && body.remaining < Number(root.dataset.lowBalance || 0);
       $(el, "[data-credits-amount]").textContent = ok ? money(body.remaining) : "—";
@@ -61,26 +81,29 @@
     });
     place();
   }
-  function loadBalance() {
+  // fresh: the balance has just changed, so a fetch already under way (which may have been
+  // answered before the change) is followed by one more.
+  function loadBalance(fresh) {
     if (!balanceUrl) return null;
-    if (balanceFetch) return balanceFetch;
+    if (balanceFetch) { if (fresh === true) balanceAgain = true; return balanceFetch; }
     lastBalance = Date.now();
     balanceFetch = getJson(balanceUrl).then(function (a) {
       showBalance(a.status === 200 ? a.body : {error: a.body.error});
-    }, function () { showBalance(null); }).then(function () { balanceFetch = null; });
+    }, function () { showBalance(null); }).then(function () {
+      balanceFetch = null;
+      if (balanceAgain) { balanceAgain = false; loadBalance(); }
+    });
     return balanceFetch;
   }
 
-  /* --- the recent top-ups in the header menu --------------------------------------------- */
-  function loadRecent(root) {
-    var list = $(root, "[data-credits-recent]"), text = JSON.parse(root.dataset.text);
-    if (!list || !root.dataset.recentUrl) return;
-    recentStale = false;
-    getJson(root.dataset.recentUrl).then(function (a) {
-      if (a.status !== 200 || !a.body.topups) throw new Error();
+  /* --- the recent top-ups: one list for the header menus and the widgets that wait ------- */
+  function showRecent(topups) {
+    all(document, "[data-credits=header] [data-credits-recent]").forEach(function (list) {
+      var text = texts(list.closest("[data-credits]"));
       list.textContent = "";
-      if (!a.body.topups.length) item(list, "credits-muted", text.recentEmpty);
-      a.body.topups.forEach(function (t) {
+      if (!topups) { item(list, "credits-muted", text.recentError); return; }
+      if (!topups.length) item(list, "credits-muted", text.recentEmpty);
+      topups.forEach(function (t) {
         var li = item(list, "credits-item credits-item--" + t.status, "");
         var amount = document.createElement("strong"), time = document.createElement("time");
         amount.textContent = t.amount;
@@ -89,7 +112,8 @@
         li.append(amount, " ", time, " ");
         item(li, "credits-outcome", t.statusText + (t.detail ? " (" + t.detail + ")" : ""), "span");
       });
-    }).catch(function () { list.textContent = ""; item(list, "credits-muted", text.recentError); recentStale = true; });
+    });
+    place();
   }
   function item(parent, cls, content, tag) {
     var el = document.createElement(tag || "li");
@@ -97,6 +121,113 @@
     el.textContent = content;
     parent.appendChild(el);
     return el;
+  }
+  function loadRecent() {
+    if (!recentUrl) return;
+    if (recentFetch) { recentAgain = true; return; } // the answer under way may predate a top-up
+    clearTimeout(recentTimer);
+    recentTimer = 0;
+    recentStale = false;
+    function done() {
+      recentFetch = null;
+      if (recentAgain) { recentAgain = false; loadRecent(); } else pollRecent();
+    }
+    recentFetch = getJson(recentUrl).then(function (a) {
+      if (a.status !== 200 || !a.body || !Array.isArray(a.body.topups)) throw new Error("no list");
+      return a.body.topups;
+    }).then(function (topups) {
+      recentLast = topups;
+      showRecent(topups);
+      check(topups);
+    }, function () {
+      recentStale = true;
+      showRecent(null);
+    }).then(done, function (e) { done(); throw e; });
+  }
+  // The only polling there is: while a widget waits for an unknown outcome, or while a menu
+  // is open on a list that shows one. The wait grows from POLL_MS to POLL_MAX_MS.
+  function pollRecent(restart) {
+    clearTimeout(recentTimer);
+    recentTimer = 0;
+    if (restart) recentDelay = 0;
+    if (recentFetch || !recentUrl) return; // the fetch under way calls this again when it ends
+    var now = Date.now();
+    watching = watching.filter(function (root) { return root.creditsWatchUntil > now && root.creditsUnknown; });
+    var menu = openPanels().length > 0 && !!recentLast && recentLast.some(unsettled);
+    if (!watching.length && !menu) { recentDelay = 0; return; }
+    recentDelay = recentDelay ? Math.min(POLL_MAX_MS, Math.round(recentDelay * 1.5)) : POLL_MS;
+    recentTimer = setTimeout(loadRecent, recentDelay);
+  }
+
+  /* --- an outcome that is not known yet: kept (in sessionStorage too) and watched -------- */
+  function storageName(root) { return "reef-credits:" + root.dataset.credits + ":" + location.pathname; }
+  function readStored(name) {
+    try {
+      var saved = JSON.parse(sessionStorage.getItem(name) || "null");
+      if (saved && typeof saved.key === "string" && KEY_PATTERN.test(saved.key) &&
+          typeof saved.cents === "number" && saved.cents > 0 && saved.cents % 1 === 0) {
+        return {cents: saved.cents, key: saved.key, attempt: typeof saved.attempt === "string" ? saved.attempt : null};
+      }
+    } catch (e) { /* storage refused (private mode, disabled) or garbled: nothing to restore */ }
+    return null;
+  }
+  function writeStored(name, value) {
+    try {
+      if (value) sessionStorage.setItem(name, JSON.stringify(value)); else sessionStorage.removeItem(name);
+    } catch (e) { /* storage refused or full: the key in memory still protects this page */ }
+  }
+  function keepUnknown(root, unknown) { // the outcome of this key is not known: keep it, watch it
+    var name = storageName(root);
+    if (root.creditsStored && root.creditsStored !== name) dropStored(root);
+    root.creditsUnknown = unknown;
+    root.creditsStored = name;
+    recalled[name] = true; // this widget's entry: a widget that arrives later does not take it too
+    writeStored(name, unknown);
+    root.creditsWatchUntil = Date.now() + WATCH_MS;
+    if (watching.indexOf(root) < 0) watching.push(root);
+    pollRecent(true);
+  }
+  function dropStored(root) { // only this widget's own entry: another widget may have written since
+    var saved = root.creditsStored && readStored(root.creditsStored);
+    if (saved && root.creditsUnknown && saved.key === root.creditsUnknown.key) writeStored(root.creditsStored, null);
+  }
+  function clearUnknown(root) { // a definite answer: the next top-up gets a new key
+    dropStored(root);
+    root.creditsUnknown = null;
+    root.creditsStored = "";
+    root.creditsWatchUntil = 0;
+    watching = watching.filter(function (r) { return r !== root; });
+  }
+  function recall(root) { // after a reload: the same amount again reuses the same key
+    var name = storageName(root), saved = has(recalled, name) ? null : readStored(name);
+    if (!saved) return;
+    recalled[name] = true;
+    keepUnknown(root, saved);
+  }
+  // What the recent top-ups say about each widget's unknown outcome.
+  function check(topups) {
+    watching.slice().forEach(function (root) {
+      var unknown = root.creditsUnknown;
+      if (!unknown || root.creditsBusy) return; // the request under way will say
+      if (!document.documentElement.contains(root)) { root.creditsWatchUntil = 0; return; }
+      var t = find(topups, unknown, root.dataset.credits);
+      if (!t) { root.creditsWatchUntil = 0; return; } // nothing to watch; the key stays, so a retry is safe
+      if (!unknown.attempt) { unknown.attempt = t.id; writeStored(root.creditsStored, unknown); }
+      if (unsettled(t)) return;
+      clearUnknown(root);
+      if (has(told, t.id)) return; // shown already, here or by another widget of this page
+      told[t.id] = true;
+      if (t.status === "succeeded") { added(root, t.amountCents, null, t.id); seen(root, t.id); }
+      else say(root, "alert", t.detail || t.statusText);
+    });
+  }
+  function find(topups, unknown, source) {
+    for (var i = 0; i < topups.length; i++) { // newest first
+      var t = topups[i];
+      if (unknown.attempt ? t.id === unknown.attempt
+                          : unsettled(t) && t.amountCents === unknown.cents && t.source === source) return t;
+    }
+    return null;
   }
 
   /* --- one top-up ------------------------------------------------------------------------ */
@@ -107,9 +238,25 @@
     if (url && kind === "alert") {
       var a = document.createElement("a");
       a.href = url;
-      a.textContent = JSON.parse(root.dataset.text).billing;
+      a.textContent = texts(root).billing;
       alert.append(" ", a);
     }
+  }
+  function seen(root, attempt) { // tell the server the user has been told, so it need not say it again
+    if (!root.dataset.seenUrl) return;
+    fetch(root.dataset.seenUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken(root)},
+      body: JSON.stringify({attempt: attempt})
+    }).catch(function () { /* the next top-up then says it once more: harmless */ });
+  }
+  function added(root, cents, balance, attempt, sentence) {
+    say(root, "status", sentence || fill(texts(root).added, {amount: dollars(cents)}));
+    if (balance) showBalance(balance);
+    else loadBalance(true);
+    root.dispatchEvent(new CustomEvent("credits:topped-up", {bubbles: true, detail: {
+      amountCents: cents, source: root.dataset.credits, balance: balance || null, attempt: attempt || null}}));
   }
   function setBusy(root, busy, button) {
     root.classList.toggle("credits--busy", busy);
@@ -119,12 +266,20 @@
       b.classList.toggle("credits-pressed", busy && b === button);
     });
   }
+  // Whether money may have moved: then the key is kept, and only then is a retry said to be safe.
+  function outcomeUnknown(a) {
+    var code = a.body && a.body.code;
+    if (a.status === 0 || !a.body || a.status === 200 || a.status === 504) return true;
+    if (a.status === 409) return !code || code === "in_progress" || code === "unsettled";
+    return a.status >= 500 && !(typeof code === "string" && has(DEFINITE_5XX, code));
+  }
   function topup(root, cents, button) {
     if (root.creditsBusy) return; // a double click charges once: the second click waits here
-    var text = JSON.parse(root.dataset.text);
-    // One key per intended top-up: kept while the outcome is unknown, so a retry cannot charge twice.
-    if (!root.creditsKey || root.creditsKey.cents !== cents) root.creditsKey = {cents: cents, key: newKey()};
-    var key = root.creditsKey.key;
+    var text = texts(root), unknown = root.creditsUnknown;
+    // One key per intended top-up, kept while its outcome is unknown (across a reload too, in
+    // sessionStorage), so pressing the same amount again cannot charge twice.
+    var same = !!unknown && unknown.cents === cents;
+    var key = same ? unknown.key : newKey();
     root.creditsBusy = true;
     setBusy(root, true, button);
     say(root, "status", fill(text.adding, {amount: dollars(cents)}));
@@ -134,27 +289,39 @@
       headers: {"Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken(root), "Idempotency-Key": key},
       body: JSON.stringify({amountCents: cents, source: root.dataset.credits})
     }).then(function (r) {
-      return r.json().then(function (body) { return {status: r.status, body: body}; },
+      return r.json().then(function (body) { return {status: r.status, body: body && typeof body === "object" ? body : null}; },
                           function () { return {status: r.status, body: null}; });
     }, function () { return {status: 0, body: null}; }).then(function (a) {
-      var unknown = a.status === 0 || a.status === 409 || (a.status >= 500 && a.status !== 503);
-      if (a.status === 200 && a.body && a.body.ok) {
-        root.creditsKey = null;
-        say(root, "status", fill(text.added, {amount: dollars(cents)}));
-        if (a.body.balance) showBalance(a.body.balance);
-        else loadBalance();
-        root.dispatchEvent(new CustomEvent("credits:topped-up", {bubbles: true, detail: {amountCents: cents, source: root.dataset.credits, balance: a.body.balance || null}}));
+      var body = a.body || {};
+      if (a.status === 200 && body.ok === true) {
+        clearUnknown(root);
+        if (body.attempt) told[body.attempt] = true;
+        added(root, cents, body.balance, body.attempt);
+      } else if (a.status === 409 && body.code === "earlier_topup_succeeded") {
+        // Good news: an earlier top-up went through, and nothing more was charged.
+        clearUnknown(root);
+        if (body.attempt) told[body.attempt] = true;
+        var earlier = typeof body.amountCents === "number" ? body.amountCents : cents;
+        added(root, earlier, null, body.attempt, body.error);
+      } else if (outcomeUnknown(a)) {
+        keepUnknown(root, {cents: cents, key: key, attempt: body.attempt || (same ? unknown.attempt : null)});
+        var message = body.error || (a.status === 0 ? text.network : text.badAnswer);
+        say(root, "alert", message + " " + text.retrySafe);
+        loadBalance();
       } else {
-        if (!unknown) root.creditsKey = null;
-        var message = (a.body && a.body.error) || (a.status === 0 ? text.network : text.badAnswer);
-        say(root, "alert", unknown ? message + " " + text.retrySafe : message, a.body && a.body.url);
-        if (unknown) loadBalance();
+        if (same) clearUnknown(root); // else an earlier unknown outcome is still watched
+        if (body.attempt) told[body.attempt] = true;
+        say(root, "alert", body.error || text.badAnswer, body.url);
       }
       recentStale = true;
-      all(document, "[data-credits=header]").forEach(function (h) { if (!$(h, ".credits-panel").hidden) loadRecent(h); });
+      if (openPanels().length) loadRecent();
     }).then(function () {
       root.creditsBusy = false;
       setBusy(root, false);
+    }, function (e) {
+      root.creditsBusy = false;
+      setBusy(root, false);
+      throw e;
     });
   }
 
@@ -163,7 +330,8 @@
     if (root.creditsReady) return;
     root.creditsReady = true;
     balanceUrl = balanceUrl || root.dataset.balanceUrl;
-    var text = JSON.parse(root.dataset.text);
+    recentUrl = recentUrl || root.dataset.recentUrl || "";
+    var text = texts(root);
     all(root, "[data-credits-form]").forEach(function (form) {
       form.noValidate = true; // the script says what is wrong, in the live region
       form.addEventListener("click", function (event) { form.creditsClicked = event.target.closest("button"); });
@@ -181,6 +349,7 @@
     });
     var toggle = $(root, ".credits-toggle"), panel = $(root, ".credits-panel");
     if (toggle && panel) setupMenu(root, toggle, panel);
+    recall(root);
   }
 
   function setupMenu(root, toggle, panel) {
@@ -188,7 +357,8 @@
       toggle.setAttribute("aria-expanded", "true");
       panel.hidden = false;
       place();
-      if (recentStale || !$(root, ".credits-item")) loadRecent(root);
+      if (recentStale || !$(root, ".credits-item")) loadRecent();
+      else pollRecent(true);
       loadBalance();
       $(panel, "button").focus();
     }
@@ -196,6 +366,7 @@
       if (panel.hidden) return;
       toggle.setAttribute("aria-expanded", "false");
       panel.hidden = true;
+      pollRecent(); // a closed menu alone polls no more
       if (refocus) toggle.focus();
     }
     toggle.addEventListener("click", function () { if (panel.hidden) open(); else close(false); });
@@ -214,7 +385,7 @@
     if (balanceUrl && !lastBalance) loadBalance();
   }
 
-  window.reefCredits = {scan: scan, refresh: loadBalance};
+  window.reefCredits = {scan: scan, refresh: loadBalance, options: options};
   document.addEventListener("credits:refresh", loadBalance);
   window.addEventListener("resize", place);
   document.addEventListener("visibilitychange", function () {
