@@ -144,9 +144,9 @@ def topup_seen(request: HttpRequest) -> JsonResponse:
         attempt_id = None
     if attempt_id is None:
         return respond(error(400, "invalid_attempt", _("attempt must be the id of one of your top-ups.")))
-    TopupAttempt.objects.filter(pk=attempt_id, user_id=request.user.pk, status=Status.SUCCEEDED).update(
-        outcome_shown=True
-    )
+    owner = request.user.pk
+    assert owner is not None  # the gate let only a logged-in user through
+    TopupAttempt.objects.filter(pk=attempt_id, user_id=owner, status=Status.SUCCEEDED).update(outcome_shown=True)
     return JsonResponse({"ok": True})
 
 

@@ -1,4 +1,5 @@
-"""Real processes for tests: the site under gunicorn and the background worker (db_worker).
+"""Real processes for tests: the site under gunicorn and the background worker (db_worker),
+and a logged-in HTTP client for a site running anywhere.
 
 They share the test database (the test must use ``django_db(transaction=True)``) and point
 at the landing the test gives them. Each runs in its own process group, so a test can kill
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,8 +24,22 @@ from typing import Any
 import httpx
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test import Client
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def logged_in_client(url: str, user: Any, timeout: float = 10.0) -> httpx.Client:
+    """An HTTP client logged in as ``user`` on the site at ``url``, as the widget is one:
+    session cookie, CSRF cookie and the CSRF header."""
+    client = Client()
+    client.force_login(user)
+    csrf = secrets.token_hex(16)
+    cookies = {
+        django_settings.SESSION_COOKIE_NAME: client.cookies[django_settings.SESSION_COOKIE_NAME].value,
+        django_settings.CSRF_COOKIE_NAME: csrf,
+    }
+    return httpx.Client(base_url=url, cookies=cookies, headers={"X-CSRFToken": csrf}, timeout=timeout)
 
 
 def free_port() -> int:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import queue
 import random
-import secrets
 import sys
 import threading
 import time
@@ -36,11 +35,10 @@ from typing import Any
 import httpx
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.test import Client
 from django.test.utils import override_settings
 
 from credits.models import UNSETTLED, Status, TopupAttempt, format_dollars
-from tests.processes import Process, free_port, start_site, start_worker, wait_for
+from tests.processes import Process, free_port, logged_in_client, start_site, start_worker, wait_for
 
 PRESETS_CENTS = (500, 1000, 2500, 5000)
 STARTING_CREDITS_DOLLARS = 10
@@ -192,18 +190,6 @@ class _Sandbox:
             return httpx.get(f"{self.url}/sandbox/state", timeout=2).status_code == 200
         except httpx.TransportError:
             return False
-
-
-def logged_in_client(url: str, user: Any) -> httpx.Client:
-    """An HTTP client logged in as ``user`` on the site at ``url``: session cookie, CSRF cookie and header."""
-    client = Client()
-    client.force_login(user)
-    csrf = secrets.token_hex(16)
-    cookies = {
-        django_settings.SESSION_COOKIE_NAME: client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-        django_settings.CSRF_COOKIE_NAME: csrf,
-    }
-    return httpx.Client(base_url=url, cookies=cookies, headers={"X-CSRFToken": csrf}, timeout=HTTP_TIMEOUT)
 
 
 def _retryable(status: int, code: str) -> bool:

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from credits.models import Status, TopupAttempt
+from tests.processes import logged_in_client
 
 
 def browser_for(live_server: Any, user: Any) -> httpx.Client:
-    """An HTTP client holding ``user``'s session and a CSRF cookie and header, as the widget has."""
-    django_client = Client()
-    django_client.force_login(user)
-    csrf = secrets.token_hex(16)
-    cookies = {
-        django_settings.SESSION_COOKIE_NAME: django_client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-        "csrftoken": csrf,
-    }
-    return httpx.Client(base_url=live_server.url, cookies=cookies, headers={"X-CSRFToken": csrf}, timeout=30)
+    return logged_in_client(live_server.url, user, timeout=30)
 
 
 def post_at_once(requests: list[tuple[httpx.Client, dict[str, Any], str | None]]) -> list[httpx.Response]:

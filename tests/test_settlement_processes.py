@@ -7,16 +7,14 @@ separate processes on the same test database.
 from __future__ import annotations
 
 import contextlib
-import secrets
 import threading
 from typing import Any
 
 import httpx
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 
 from credits.models import SettledBy, Status, TopupAttempt
+from tests.processes import logged_in_client as browser
 from tests.processes import start_site, start_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,16 +49,6 @@ def processes(tmp_path: Any) -> Any:
     yield Start()
     for process in started:
         process.stop()
-
-
-def browser(url: str, user: Any) -> httpx.Client:
-    """A logged-in browser for the site at ``url``: session cookie, CSRF cookie and header."""
-    client = Client()
-    client.force_login(user)
-    csrf = secrets.token_hex(16)
-    cookies = {django_settings.SESSION_COOKIE_NAME: client.cookies[django_settings.SESSION_COOKIE_NAME].value}
-    cookies["csrftoken"] = csrf
-    return httpx.Client(base_url=url, cookies=cookies, headers={"X-CSRFToken": csrf}, timeout=10)
 
 
 def topup(client: httpx.Client, cents: int, key: str) -> httpx.Response:

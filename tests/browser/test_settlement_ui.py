@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from credits.models import UNSETTLED, SettledBy, Source, Status, TopupAttempt
 from credits.settlement import settle
+from tests.browser.pages import header_balance, open_menu
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -45,16 +46,6 @@ def settle_now(sandbox: Any) -> list[str]:
     """What the background worker does: re-send every unsettled attempt under its own key."""
     sandbox.state.configure(delay=0)
     return [str(settle(a, SettledBy.BACKGROUND).status) for a in TopupAttempt.objects.filter(status__in=UNSETTLED)]
-
-
-def open_menu(page: Page) -> Any:
-    page.get_by_role("button", name="+ credits").click()
-    expect(page.get_by_role("button", name="+ credits")).to_have_attribute("aria-expanded", "true")
-    return page.get_by_role("group", name="Add credits")
-
-
-def header_balance(page: Page) -> Any:
-    return page.locator(".credits--header [data-credits-amount]")
 
 
 def listen_for_top_ups(page: Page) -> None:

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from credits.models import Source, Status, TopupAttempt
+from tests.browser.pages import header_balance, open_menu
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHAT = "/ui/"
-
-
-def open_menu(page: Page) -> Any:
-    page.get_by_role("button", name="+ credits").click()
-    expect(page.get_by_role("button", name="+ credits")).to_have_attribute("aria-expanded", "true")
-    return page.get_by_role("group", name="Add credits")
-
-
-def header_balance(page: Page) -> Any:
-    return page.locator(".credits--header [data-credits-amount]")
 
 
 def test_header_menu_tops_up_10_and_shows_the_new_balance(new_page, live_server, sandbox, screenshots):
