@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import balance as balances
-from . import client
+from . import client, tasks
 from .conf import CreditsSettings, get_settings
 from .models import UNSETTLED, SettledBy, Status, TopupAttempt
 from .outcomes import (
@@ -91,6 +91,8 @@ def record(
     if via is None:
         for name, value in fields.items():
             setattr(attempt, name, value)
+        if unknown:
+            tasks.schedule_settlement(attempt)  # the first try, after the first backoff
     else:
         attempt.refresh_from_db()
     _log(attempt, outcome, via)
@@ -135,6 +137,8 @@ def settle(attempt: TopupAttempt, via: SettledBy) -> TopupAttempt:
     if flagged and not attempt.needs_operator:
         logger.error("top-up %s: no definite answer after %d tries; an operator must check it", attempt.pk, tries)
     attempt.refresh_from_db()
+    if not attempt.is_settled:
+        tasks.schedule_settlement(attempt)  # the next try, whoever made this one
     return attempt
 
 

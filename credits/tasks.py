@@ -1,9 +1,9 @@
 """Background work, through Django's Tasks framework (the ``django-tasks`` backport).
 
-Every claimed attempt gets one settlement task, due when its landing call can no longer be
-running. The task does nothing if the attempt already has its answer; otherwise it settles
-it and, while the landing still gives no definite answer, queues itself again for the next
-try (with backoff). The host chooses the backend in ``TASKS``; with the database backend on
+Every claimed attempt gets a settlement task, due when its landing call can no longer be
+running; an unknown first answer, and every settlement try that gets no definite answer,
+queue the next one at the attempt's new ``settle_at`` (with backoff). A task does nothing if
+the attempt has its answer, or if a later schedule superseded it. The host chooses the backend in ``TASKS``; with the database backend on
 the attempts' own database the task is queued in the claim's transaction, with any other
 backend right after the commit (a crash in between is caught by ``settle_topups``).
 """
@@ -11,6 +11,7 @@ backend right after the commit (a crash in between is caught by ``settle_topups`
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,32 +23,39 @@ logger = logging.getLogger("credits")
 
 
 @task()
-def settle_topup(attempt_id: str) -> str:
-    """Settle one attempt if it is due; queue the next try while its outcome stays unknown."""
+def settle_topup(attempt_id: str, due: str | None = None) -> str:
+    """Settle one attempt if this task is still the one due for it (``due`` is the attempt's
+    ``settle_at`` when the task was queued; a later schedule supersedes it)."""
     from . import settlement
 
     attempt = TopupAttempt.objects.filter(pk=attempt_id).first()
     if attempt is None or attempt.is_settled:
         return attempt.status if attempt is not None else "missing"
-    if attempt.settle_at is None or attempt.settle_at <= timezone.now():
-        attempt = settlement.settle(attempt, SettledBy.BACKGROUND)
-    if not attempt.is_settled:
-        schedule_settlement(attempt)
-    return str(attempt.status)
+    if due is not None and (attempt.settle_at is None or datetime.fromisoformat(due) != attempt.settle_at):
+        return "superseded"  # another task is queued for the attempt's next try
+    if attempt.settle_at is not None and attempt.settle_at > timezone.now():
+        schedule_settlement(attempt)  # woken early: wait for its time
+        return str(attempt.status)
+    return str(settlement.settle(attempt, SettledBy.BACKGROUND).status)
 
 
 def schedule_settlement(attempt: TopupAttempt) -> None:
-    """Queue :func:`settle_topup` for ``attempt`` at its ``settle_at``."""
+    """Queue :func:`settle_topup` for ``attempt`` at its ``settle_at``.
+
+    Each new ``settle_at`` gets its own task, and a task runs only if the time it was queued
+    for is still the attempt's ``settle_at``: one chain of tries per attempt, whoever moved it.
+    """
     backend = settle_topup.get_backend()
-    if not backend.supports_defer:
+    if not backend.supports_defer or attempt.settle_at is None:
         # Nothing can wait in this backend (an immediate one would settle a call still in
         # flight): ``settle_topups`` and the next top-up settle instead; a check warns.
         return
     deferred = settle_topup.using(run_after=attempt.settle_at)
+    args = (str(attempt.pk), attempt.settle_at.isoformat())
     if _queues_in_the_database(backend, attempt):
-        deferred.enqueue(str(attempt.pk))
+        deferred.enqueue(*args)
     else:
-        transaction.on_commit(lambda: _enqueue_logged(deferred, str(attempt.pk)), using=attempt._state.db)
+        transaction.on_commit(lambda: _enqueue_logged(deferred, *args), using=attempt._state.db)
 
 
 def _queues_in_the_database(backend: object, attempt: TopupAttempt) -> bool:
@@ -63,8 +71,8 @@ def _queues_in_the_database(backend: object, attempt: TopupAttempt) -> bool:
     )
 
 
-def _enqueue_logged(deferred: object, attempt_id: str) -> None:
+def _enqueue_logged(deferred: object, attempt_id: str, due: str) -> None:
     try:
-        deferred.enqueue(attempt_id)  # type: ignore[attr-defined]
+        deferred.enqueue(attempt_id, due)  # type: ignore[attr-defined]
     except Exception:
         logger.exception("top-up %s: its settlement could not be queued; settle_topups will settle it", attempt_id)

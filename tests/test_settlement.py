@@ -326,8 +326,31 @@ def test_the_settlement_is_queued_in_the_claims_transaction(sandbox, api):
     attempt = TopupAttempt.objects.get()
     task = DBTaskResult.objects.get()
     assert task.task_path == "credits.tasks.settle_topup"
-    assert task.args_kwargs == {"args": [str(attempt.pk)], "kwargs": {}}
+    assert task.args_kwargs == {"args": [str(attempt.pk), task.run_after.isoformat()], "kwargs": {}}
     assert task.run_after >= attempt.created_at + timedelta(seconds=2)  # TIMEOUT + the grace
+
+
+def test_an_unknown_first_answer_queues_the_first_try_and_supersedes_the_claims_task(slow, api):
+    from django_tasks_db.models import DBTaskResult
+
+    attempt = unknown_topup(api, slow)
+    claims_task, first_try = DBTaskResult.objects.order_by("enqueued_at")
+    assert first_try.run_after == attempt.settle_at != claims_task.run_after
+    assert settle_topup.call(*claims_task.args_kwargs["args"]) == "superseded"
+    assert slow.state.snapshot()["topupRequests"] == 1
+    TopupAttempt.objects.update(settle_at=timezone.now())  # its time has come (the test does not wait)
+    attempt.refresh_from_db()
+    assert settle_topup.call(str(attempt.pk), attempt.settle_at.isoformat()) == Status.SUCCEEDED
+
+
+def test_a_try_without_an_answer_queues_the_next_one_whoever_made_it(sandbox, api):
+    from django_tasks_db.models import DBTaskResult
+
+    attempt = unanswered_topup(api, sandbox)
+    attempt = settlement.settle(attempt, SettledBy.NEXT_TOPUP)
+    latest = DBTaskResult.objects.order_by("-enqueued_at").first()
+    assert latest.args_kwargs["args"] == [str(attempt.pk), attempt.settle_at.isoformat()]
+    assert latest.run_after == attempt.settle_at
 
 
 def test_a_claim_that_rolls_back_queues_nothing(db, user, settings):
