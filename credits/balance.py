@@ -34,24 +34,45 @@ def parse_balance(data: Any) -> dict[str, float] | None:
 def get_balance() -> dict[str, float]:
     """The cached balance, or a fresh one from the landing.
 
-    Raises ``client.LandingNotConfigured`` without a token, and ``BalanceUnavailable``
-    when the landing cannot be reached or answers badly. Never a made-up zero.
+    Raises ``client.LandingNotConfigured`` without a token, ``client.LandingBusy`` when too
+    many landing calls are in flight, and ``BalanceUnavailable`` when the landing cannot be
+    reached or answers badly. Never a made-up zero.
     """
-    conf = get_settings()
-    cache = caches[conf.BALANCE_CACHE_ALIAS]
+    cache = caches[get_settings().BALANCE_CACHE_ALIAS]
     cached = cache.get(CACHE_KEY)
     if cached is not None:
         return dict(cached)
     try:
-        response = client.credits()
-    except client.LandingNotConfigured:
+        balance = _balance_of(client.credits())
+    except (client.LandingNotConfigured, client.LandingBusy):
         raise
     except client.LandingError as exc:
         raise BalanceUnavailable(str(exc)) from exc
+    remember_balance(balance)
+    return balance
+
+
+async def aget_balance() -> dict[str, float]:
+    """:func:`get_balance` for async views: waiting on the landing holds no thread."""
+    conf = get_settings()
+    cache = caches[conf.BALANCE_CACHE_ALIAS]
+    cached = await cache.aget(CACHE_KEY)
+    if cached is not None:
+        return dict(cached)
+    try:
+        balance = _balance_of(await client.acredits())
+    except (client.LandingNotConfigured, client.LandingBusy):
+        raise
+    except client.LandingError as exc:
+        raise BalanceUnavailable(str(exc)) from exc
+    await cache.aset(CACHE_KEY, balance, conf.BALANCE_CACHE_SECONDS)
+    return balance
+
+
+def _balance_of(response: client.LandingResponse) -> dict[str, float]:
     balance = parse_balance(response.data) if 200 <= response.status < 300 else None
     if balance is None:
         raise BalanceUnavailable(f"the landing answered {response.status} without a balance")
-    remember_balance(balance)
     return balance
 
 

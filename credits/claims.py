@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import tasks
 from .conf import CreditsSettings
-from .models import Status, TopupAttempt, format_dollars
+from .models import UNSETTLED, Status, TopupAttempt, format_dollars
 from .outcomes import Answer, Refused, error, msg_unsettled
 
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
@@ -60,10 +60,18 @@ def claim(user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf
 def _claim(user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings) -> Claim | Answer:
     now = timezone.now()
     with transaction.atomic():
-        # Serialise one user's claims (on databases with row locks) so the limits and the
-        # settle-first rule hold across worker processes; the unique constraint is the last word.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
-        rows = list(TopupAttempt.objects.filter(user_id=user.pk, idempotency_key=key).order_by("created_at"))
+        if connection.features.has_select_for_update:
+            # Serialise one user's claims so the limits and the settle-first rule hold across
+            # worker processes (SQLite's write lock, taken at BEGIN, does the same there).
+            get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+        # One read for every rule: the key's rows, the user's last day (the limits), and any
+        # attempt of theirs whose outcome is not known.
+        recent = list(
+            TopupAttempt.objects.filter(user_id=user.pk).filter(
+                Q(idempotency_key=key) | Q(created_at__gte=now - timedelta(days=1)) | Q(status__in=UNSETTLED)
+            )
+        )
+        rows = sorted((row for row in recent if row.idempotency_key == key), key=lambda row: row.created_at)
         if any(row.amount_cents != amount_cents for row in rows):
             return _mismatch()
         live = next((row for row in rows if row.key_live), None)
@@ -71,12 +79,12 @@ def _claim(user: AbstractBaseUser, key: str, amount_cents: int, source: str, con
             existing = _existing(live, now, conf)
             if existing is not None:
                 return existing
-        earlier = TopupAttempt.objects.unsettled(now).filter(user_id=user.pk).first()
+        earlier = next((row for row in recent if row.is_unsettled_at(now)), None)
         if earlier is not None:
             # Another attempt became unsettled after the settle-first step looked: nothing new goes out.
             return error(409, "unsettled", msg_unsettled(earlier.amount_cents), attempt=str(earlier.pk))
         upstream_key = next((row.upstream_key for row in rows if row.upstream_key), "") or new_upstream_key()
-        refusal = _limit_refusal(user, amount_cents, conf, now)
+        refusal = _limit_refusal(recent, amount_cents, conf, now)
         if refusal is not None:
             _record_refusal(user, key, amount_cents, source, upstream_key, refusal, now)
             return refusal
@@ -149,25 +157,29 @@ def _mismatch() -> Answer:
 # --- The limits (counted in the database, so they hold across processes) --------------------
 
 
-def _limit_refusal(user: AbstractBaseUser, amount_cents: int, conf: CreditsSettings, now: datetime) -> Answer | None:
-    """The 429 when this attempt would pass the hourly count or the daily sum, else None."""
-    counted = TopupAttempt.objects.filter(user_id=user.pk).exclude(status=Status.REFUSED)
-    hour = counted.filter(created_at__gte=now - timedelta(hours=1))
-    if hour.count() >= conf.MAX_ATTEMPTS_PER_HOUR:
-        oldest = hour.order_by("created_at").values_list("created_at", flat=True).first()
+def _limit_refusal(
+    recent: list[TopupAttempt], amount_cents: int, conf: CreditsSettings, now: datetime
+) -> Answer | None:
+    """The 429 when this attempt would pass the hourly count or the daily sum, else None.
+
+    ``recent`` holds at least the user's attempts of the last day; refusals do not count.
+    """
+    day = [row for row in recent if row.created_at >= now - timedelta(days=1) and row.status != Status.REFUSED]
+    hour = sorted(row.created_at for row in day if row.created_at >= now - timedelta(hours=1))
+    if len(hour) >= conf.MAX_ATTEMPTS_PER_HOUR:
         return _rate_limited(
             _("You have reached the limit of %(count)d top-ups an hour.") % {"count": conf.MAX_ATTEMPTS_PER_HOUR},
-            _seconds_until(oldest, timedelta(hours=1), now),
+            _seconds_until(hour[0], timedelta(hours=1), now),
         )
     # Dollars for the day: each intended top-up (one key) counts once, retries included.
-    day = counted.filter(created_at__gte=now - timedelta(days=1))
-    per_key = day.values("idempotency_key").annotate(amount=Max("amount_cents"))
-    if sum(row["amount"] for row in per_key) + amount_cents > conf.MAX_CENTS_PER_DAY:
-        oldest = day.order_by("created_at").values_list("created_at", flat=True).first()
+    per_key: dict[str, int] = {}
+    for row in day:
+        per_key[row.idempotency_key] = max(per_key.get(row.idempotency_key, 0), row.amount_cents)
+    if sum(per_key.values()) + amount_cents > conf.MAX_CENTS_PER_DAY:
         return _rate_limited(
             _("This top-up would pass the limit of %(amount)s a day.")
             % {"amount": format_dollars(conf.MAX_CENTS_PER_DAY)},
-            _seconds_until(oldest, timedelta(days=1), now),
+            _seconds_until(min(row.created_at for row in day), timedelta(days=1), now),
         )
     return None
 

@@ -1,27 +1,41 @@
 """The landing (the billing service) over HTTP.
 
-This is the only module that sees the bearer token. One pooled ``httpx.Client`` per
-timeout configuration, explicit connect and read timeouts, redirects never followed.
-Tests and host sites inject a transport with :func:`override_transport`.
+This is the only module that sees the bearer token. Every call runs on one event loop per
+process (a daemon thread), with one pooled ``httpx.AsyncClient`` per configuration, so:
+
+* every call has a **total deadline** (connecting, sending, waiting and reading the body
+  together: ``TIMEOUT`` for a top-up, ``BALANCE_TIMEOUT`` for the balance), which a landing
+  that drips one byte at a time cannot stretch;
+* async views ``await`` the call (:func:`atopup`, :func:`acredits`) and hold no thread while
+  the landing thinks; sync callers (the worker, the admin, forms) block on the same call;
+* at most ``MAX_LANDING_CALLS`` calls are in flight per process: past that a call fails at
+  once with :class:`LandingBusy` instead of queueing the site behind a slow landing.
+
+Redirects are never followed. Tests and host sites inject a transport with
+:func:`override_transport` (``httpx.MockTransport`` works).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from . import __version__
-from .conf import get_settings
+from .conf import CreditsSettings, get_settings
 
 USER_AGENT = f"reef-credits/{__version__} (+django; httpx/{httpx.__version__})"
 REDACTED = "[redacted]"
+T = TypeVar("T")
 
 
 class LandingError(Exception):
@@ -32,12 +46,16 @@ class LandingNotConfigured(LandingError):
     """No token is configured, so nothing is sent."""
 
 
+class LandingBusy(LandingError):
+    """Too many landing calls are in flight in this process: nothing was sent."""
+
+
 class LandingUnreachable(LandingError):
     """No connection could be made: nothing was sent, so nothing was charged."""
 
 
 class LandingTimeout(LandingError):
-    """The request was sent but no answer came in time: the outcome is unknown."""
+    """The request was sent but no whole answer came before the deadline: the outcome is unknown."""
 
 
 class LandingNoAnswer(LandingError):
@@ -55,42 +73,67 @@ class LandingResponse:
         return isinstance(self.data, dict)
 
 
-_lock = threading.Lock()
-_clients: dict[tuple[float, float, int], httpx.Client] = {}
-_transport: httpx.BaseTransport | None = None
+class _LandingLoop:
+    """The process's event loop for landing calls, on a daemon thread, started on first use
+    (and again in a forked child, whose copy of the thread does not run)."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._clients: dict[tuple[float, int, int], httpx.AsyncClient] = {}
+        self.transport: httpx.AsyncBaseTransport | None = None
+        self.in_flight = 0
 
-def _client() -> httpx.Client:
-    conf = get_settings()
-    key = (float(conf.TIMEOUT), float(conf.CONNECT_TIMEOUT), id(_transport))
-    with _lock:
-        client = _clients.get(key)
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                self._clients = {}
+                self.in_flight = 0
+                threading.Thread(target=self._loop.run_forever, name="credits-landing", daemon=True).start()
+            return self._loop
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop())
+
+    def client(self, conf: CreditsSettings) -> httpx.AsyncClient:
+        """The pooled client for this configuration (called on the loop's thread only)."""
+        key = (float(conf.CONNECT_TIMEOUT), conf.MAX_LANDING_CALLS, id(self.transport))
+        client = self._clients.get(key)
         if client is None:
-            client = httpx.Client(
-                timeout=httpx.Timeout(conf.TIMEOUT, connect=conf.CONNECT_TIMEOUT, pool=conf.CONNECT_TIMEOUT),
+            client = httpx.AsyncClient(
+                # The total deadline is the caller's; these only bound the phases within it.
+                timeout=httpx.Timeout(None, connect=conf.CONNECT_TIMEOUT, pool=conf.CONNECT_TIMEOUT),
                 follow_redirects=False,
-                transport=_transport,
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                transport=self.transport,
+                limits=httpx.Limits(max_connections=conf.MAX_LANDING_CALLS, max_keepalive_connections=20),
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 trust_env=False,
             )
-            _clients[key] = client
+            self._clients[key] = client
         return client
+
+    def forget_clients(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            self.submit(client.aclose()).result(timeout=5)
+
+
+_landing = _LandingLoop()
 
 
 @contextmanager
-def override_transport(transport: httpx.BaseTransport) -> Iterator[None]:
+def override_transport(transport: httpx.AsyncBaseTransport | httpx.MockTransport) -> Iterator[None]:
     """Send every landing request through ``transport`` (e.g. ``httpx.MockTransport``)."""
-    global _transport
-    with _lock:
-        previous, _transport = _transport, transport
+    previous = _landing.transport
+    _landing.transport = transport  # type: ignore[assignment]
     try:
         yield
     finally:
-        with _lock:
-            _transport = previous
-            for key in [k for k in _clients if k[2] == id(transport)]:
-                _clients.pop(key).close()
+        _landing.transport = previous
+        _landing.forget_clients()
 
 
 def is_server_token(value: str | None) -> bool:
@@ -105,18 +148,34 @@ def redact(text: str) -> str:
     return text.replace(token, REDACTED) if token else text
 
 
-def _request(method: str, path: str, body: dict[str, Any] | None = None, key: str | None = None) -> LandingResponse:
-    conf = get_settings()
-    if not conf.AUTH_TOKEN:
-        raise LandingNotConfigured("CREDITS['AUTH_TOKEN'] is not set")
+class _Slot:
+    """One of the process's ``MAX_LANDING_CALLS`` places for a landing call, or LandingBusy."""
+
+    def __init__(self, conf: CreditsSettings) -> None:
+        with _landing._lock:
+            if _landing.in_flight >= conf.MAX_LANDING_CALLS:
+                raise LandingBusy(f"{_landing.in_flight} landing calls are in flight already")
+            _landing.in_flight += 1
+
+    def release(self) -> None:
+        with _landing._lock:
+            _landing.in_flight -= 1
+
+
+async def _send(
+    conf: CreditsSettings, method: str, path: str, body: dict[str, Any] | None, key: str | None, deadline: float
+) -> LandingResponse:
+    assert conf.AUTH_TOKEN
     headers = {"Authorization": f"Bearer {conf.AUTH_TOKEN}"}
     if key is not None:
         headers["Idempotency-Key"] = key
+    client = _landing.client(conf)
     try:
-        response = _client().request(method, f"{conf.landing_url}{path}", json=body, headers=headers)
+        async with asyncio.timeout(deadline):
+            response = await client.request(method, f"{conf.landing_url}{path}", json=body, headers=headers)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
         raise LandingUnreachable(f"cannot connect to the landing: {type(exc).__name__}") from exc
-    except httpx.TimeoutException as exc:
+    except (httpx.TimeoutException, TimeoutError) as exc:
         raise LandingTimeout(f"no answer from the landing in time: {type(exc).__name__}") from exc
     except httpx.TransportError as exc:
         raise LandingNoAnswer(f"the connection to the landing broke: {type(exc).__name__}") from exc
@@ -127,16 +186,61 @@ def _request(method: str, path: str, body: dict[str, Any] | None = None, key: st
     return LandingResponse(response.status_code, data, response.headers.get("retry-after"))
 
 
+def _call(
+    method: str, path: str, body: dict[str, Any] | None, key: str | None, deadline: float
+) -> Future[LandingResponse]:
+    """Start one landing call on the landing loop; its future, released from the cap when done."""
+    conf = get_settings()
+    if not conf.AUTH_TOKEN:
+        raise LandingNotConfigured("CREDITS['AUTH_TOKEN'] is not set")
+    _landing.loop()  # started (or restarted in a forked child) before its count is taken
+    slot = _Slot(conf)
+    try:
+        future = _landing.submit(_send(conf, method, path, body, key, deadline))
+    except BaseException:
+        slot.release()
+        raise
+    future.add_done_callback(lambda _: slot.release())
+    return future
+
+
+def _topup_call(amount_cents: int, idempotency_key: str) -> Future[LandingResponse]:
+    conf = get_settings()
+    return _call("POST", "/api/reef/topup-credits", {"amountCents": amount_cents}, idempotency_key, conf.TIMEOUT)
+
+
+def _credits_call() -> Future[LandingResponse]:
+    return _call("GET", "/api/reef/credits", None, None, get_settings().BALANCE_TIMEOUT)
+
+
+def _wait(future: Future[T], deadline: float) -> T:
+    try:
+        return future.result(timeout=deadline + 5)  # the call ends by its deadline; this is a backstop
+    except TimeoutError as exc:
+        future.cancel()
+        raise LandingTimeout("no answer from the landing in time") from exc
+
+
 def topup(amount_cents: int, idempotency_key: str) -> LandingResponse:
-    """Ask the landing to charge the team's card and grant ``amount_cents``."""
-    return _request("POST", "/api/reef/topup-credits", {"amountCents": amount_cents}, idempotency_key)
+    """Ask the landing to charge the team's card and grant ``amount_cents`` (blocks the caller)."""
+    return _wait(_topup_call(amount_cents, idempotency_key), get_settings().TIMEOUT)
+
+
+async def atopup(amount_cents: int, idempotency_key: str) -> LandingResponse:
+    """:func:`topup` for async views: waiting holds no thread."""
+    return await asyncio.wrap_future(_topup_call(amount_cents, idempotency_key))
 
 
 def credits() -> LandingResponse:
     """The team's balance: ``{"credits", "spend", "remaining"}`` in dollars."""
-    return _request("GET", "/api/reef/credits")
+    return _wait(_credits_call(), get_settings().BALANCE_TIMEOUT)
+
+
+async def acredits() -> LandingResponse:
+    return await asyncio.wrap_future(_credits_call())
 
 
 def spend(amount_cents: int) -> LandingResponse:
     """Spend credits (only the sandbox landing has this; the real one bills usage itself)."""
-    return _request("POST", "/api/reef/spend", {"amountCents": amount_cents})
+    deadline = get_settings().BALANCE_TIMEOUT
+    return _wait(_call("POST", "/api/reef/spend", {"amountCents": amount_cents}, None, deadline), deadline)

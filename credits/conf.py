@@ -16,8 +16,10 @@ from django.core.exceptions import ImproperlyConfigured
 class CreditsSettings:
     LANDING_URL: str = "https://vers.sh"
     AUTH_TOKEN: str | None = None
-    TIMEOUT: float = 20.0  # seconds to wait for the landing's answer to a top-up
+    TIMEOUT: float = 20.0  # the whole top-up call to the landing, start to end
     CONNECT_TIMEOUT: float = 3.0  # seconds to open a connection to the landing
+    BALANCE_TIMEOUT: float = 5.0  # the whole balance call, start to end (TIMEOUT is the top-up's)
+    MAX_LANDING_CALLS: int = 50  # landing calls in flight per process; past it, 503 busy at once
     MIN_AMOUNT_CENTS: int = 500
     MAX_AMOUNT_CENTS: int = 100_000
     PRESET_AMOUNTS_CENTS: tuple[int, ...] = (500, 1000, 2500, 5000)

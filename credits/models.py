@@ -130,6 +130,12 @@ class TopupAttempt(models.Model):
     def is_settled(self) -> bool:
         return self.status not in UNSETTLED
 
+    def is_unsettled_at(self, now: datetime) -> bool:
+        """The rule of :meth:`TopupAttemptQuerySet.unsettled`, for a row in hand."""
+        return self.status == Status.UNKNOWN or (
+            self.status == Status.PENDING and self.settle_at is not None and self.settle_at <= now
+        )
+
 
 def format_dollars(cents: int) -> str:
     """``1000`` → ``"$10"``, ``1050`` → ``"$10.50"``."""

@@ -108,6 +108,8 @@ def outcome_of_failure(exc: client.LandingError) -> Outcome:
     """Map a landing call that got no answer."""
     if isinstance(exc, client.LandingNotConfigured):
         return Outcome(Status.ERROR, 503, "not_configured", msg_not_configured())
+    if isinstance(exc, client.LandingBusy):
+        return Outcome(Status.ERROR, 503, "busy", msg_busy())
     if isinstance(exc, client.LandingUnreachable):
         return Outcome(
             Status.ERROR,
@@ -139,6 +141,13 @@ def settled_outcome(response: client.LandingResponse, conf: CreditsSettings) -> 
     if not outcome.is_definite or response.status in (409, 429):
         return None
     return outcome
+
+
+def msg_busy() -> str:
+    return _(
+        "Too many requests are waiting for the billing service right now, so this one was not sent and "
+        "nothing was charged. Please try again in a moment."
+    )
 
 
 def msg_not_configured() -> str:

@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import balance as balances
@@ -150,23 +150,25 @@ def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> N
     """
     now = timezone.now()
     deadline = time.monotonic() + conf.TIMEOUT
-    earlier = (
-        TopupAttempt.objects.unsettled(now)
-        .filter(user_id=user.pk)
+    window = now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS)
+    rows = list(
+        TopupAttempt.objects.filter(user_id=user.pk)
+        .filter(
+            Q(status=Status.UNKNOWN)
+            | Q(status=Status.PENDING, settle_at__lte=now)
+            | Q(status=Status.SUCCEEDED, outcome_shown=False, created_at__gte=window)
+        )
         .exclude(idempotency_key=key, key_live=True)
         .order_by("created_at")
     )
-    for attempt in earlier[:EARLIER_AT_ONCE]:
+    untold = [row for row in rows if row.status == Status.SUCCEEDED]
+    for attempt in [row for row in rows if not row.is_settled][:EARLIER_AT_ONCE]:
         if time.monotonic() < deadline:
             attempt = settle(attempt, SettledBy.NEXT_TOPUP)
         if not attempt.is_settled:
             raise Refused(error(409, "unsettled", msg_unsettled(attempt.amount_cents), attempt=str(attempt.pk)))
-    window = now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS)
-    untold = list(
-        TopupAttempt.objects.filter(
-            user_id=user.pk, status=Status.SUCCEEDED, outcome_shown=False, created_at__gte=window
-        ).exclude(idempotency_key=key)
-    )
+        if attempt.status == Status.SUCCEEDED:
+            untold.append(attempt)
     if untold:
         TopupAttempt.objects.filter(pk__in=[a.pk for a in untold]).update(outcome_shown=True)
         latest = max(untold, key=lambda a: a.created_at)

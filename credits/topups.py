@@ -4,6 +4,9 @@ validate (the views) → settle the user's earlier unknown outcomes first → cl
 ``(user, Idempotency-Key)`` in one short transaction → call the landing outside any
 transaction → map its answer by the outcome table → write it onto the attempt → signal.
 A retry of an attempt whose outcome is not known is that attempt's settlement.
+
+:func:`arequest_topup` is the flow for async views: the database work runs in a thread,
+the wait for the landing holds none. :func:`request_topup` is the same flow, blocking.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import time
 import uuid
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 
 from . import claims, client, settlement
@@ -26,6 +30,34 @@ def request_topup(
     user: AbstractBaseUser, amount_cents: int, *, key: str | None = None, source: str = Source.API
 ) -> Answer:
     """Top up ``amount_cents`` (already validated) for ``user``; one charge per intended top-up at most."""
+    begun = _begin(user, amount_cents, key, source)
+    if isinstance(begun, Answer):
+        return begun
+    started = time.monotonic()
+    try:
+        outcome, landing_status = _outcome(client.topup(begun.amount_cents, begun.upstream_key))
+    except Exception as exc:
+        outcome, landing_status = _failure(begun, exc), None
+    return settlement.record(begun, outcome, landing_status, _ms_since(started))
+
+
+async def arequest_topup(
+    user: AbstractBaseUser, amount_cents: int, *, key: str | None = None, source: str = Source.API
+) -> Answer:
+    """:func:`request_topup` for async views."""
+    begun = await sync_to_async(_begin)(user, amount_cents, key, source)
+    if isinstance(begun, Answer):
+        return begun
+    started = time.monotonic()
+    try:
+        outcome, landing_status = _outcome(await client.atopup(begun.amount_cents, begun.upstream_key))
+    except Exception as exc:
+        outcome, landing_status = _failure(begun, exc), None
+    return await sync_to_async(settlement.record)(begun, outcome, landing_status, _ms_since(started))
+
+
+def _begin(user: AbstractBaseUser, amount_cents: int, key: str | None, source: str) -> TopupAttempt | Answer:
+    """Everything before the landing call: a freshly claimed attempt to send, or the answer."""
     conf = get_settings()
     key = key or uuid.uuid4().hex
     if source not in Source.values:
@@ -40,23 +72,19 @@ def request_topup(
         return refused.answer
     if not claimed.is_new:
         return settlement.answer_of(settlement.settle(claimed.attempt, SettledBy.RETRY))
-    return _send(claimed.attempt)
+    return claimed.attempt
 
 
-def _send(attempt: TopupAttempt) -> Answer:
-    """Call the landing for a freshly claimed attempt and write down what came back."""
-    conf = get_settings()
-    started = time.monotonic()
-    landing_status = None
-    outcome: Outcome
-    try:
-        response = client.topup(attempt.amount_cents, attempt.upstream_key)
-        landing_status = response.status
-        outcome = outcome_of_response(response, conf)
-    except client.LandingError as exc:
-        outcome = outcome_of_failure(exc)
-    except Exception:
-        logger.exception("top-up %s: unexpected failure while calling the landing", attempt.pk)
-        outcome = Outcome(Status.UNKNOWN, 502, "upstream_error", msg_bad_answer_unknown())
-    duration_ms = round((time.monotonic() - started) * 1000)
-    return settlement.record(attempt, outcome, landing_status, duration_ms)
+def _outcome(response: client.LandingResponse) -> tuple[Outcome, int]:
+    return outcome_of_response(response, get_settings()), response.status
+
+
+def _failure(attempt: TopupAttempt, exc: Exception) -> Outcome:
+    if isinstance(exc, client.LandingError):
+        return outcome_of_failure(exc)
+    logger.exception("top-up %s: unexpected failure while calling the landing", attempt.pk, exc_info=exc)
+    return Outcome(Status.UNKNOWN, 502, "upstream_error", msg_bad_answer_unknown())
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

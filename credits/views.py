@@ -20,7 +20,7 @@ from .amounts import validate_amount_cents
 from .claims import is_valid_key
 from .models import Source, Status, TopupAttempt
 from .outcomes import Answer, error
-from .topups import request_topup
+from .topups import arequest_topup
 
 MAX_BODY_BYTES = 4096
 
@@ -49,18 +49,32 @@ def csrf_failure(request: HttpRequest) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
-def gate(request: HttpRequest, method: str, *, csrf: bool = False) -> Answer | None:
-    """The JSON refusal for a wrong method, an anonymous caller or (with ``csrf``) a failed
-    CSRF check, in that order, or None to go on."""
+def _refusal(request: HttpRequest, method: str, authenticated: bool, csrf: bool) -> Answer | None:
     if request.method != method:
         return error(405, "method_not_allowed", _("Use %(method)s for this address.") % {"method": method})
-    if not request.user.is_authenticated:
+    if not authenticated:
         return error(401, "not_authenticated", _("Log in to add credits."))
     if csrf and csrf_failure(request) is not None:
         return error(
             403, "csrf_failed", _("The page's security token is missing or stale. Reload the page and try again.")
         )
     return None
+
+
+def gate(request: HttpRequest, method: str, *, csrf: bool = False) -> Answer | None:
+    """The JSON refusal for a wrong method, an anonymous caller or (with ``csrf``) a failed
+    CSRF check, in that order, or None to go on."""
+    if request.method != method:
+        return _refusal(request, method, True, False)
+    return _refusal(request, method, request.user.is_authenticated, csrf)
+
+
+async def agate(request: HttpRequest, method: str, *, csrf: bool = False) -> Answer | None:
+    """:func:`gate` for async views (the user is loaded without blocking the event loop)."""
+    if request.method != method:
+        return _refusal(request, method, True, False)
+    user = await request.auser()
+    return _refusal(request, method, user.is_authenticated, csrf)
 
 
 class _DuplicateKey(ValueError):
@@ -98,8 +112,9 @@ def parse_body(raw: bytes) -> dict[str, Any] | Answer:
 @transaction.non_atomic_requests  # the landing call never runs inside the request's transaction
 @csrf_exempt  # checked below, after the log-in check, so that each failure gets its JSON answer
 @never_cache
-def topup_credits(request: HttpRequest) -> JsonResponse:
-    refused = gate(request, "POST", csrf=True)
+async def topup_credits(request: HttpRequest) -> JsonResponse:
+    """``POST topup-credits``: async, so waiting on the landing holds no server thread."""
+    refused = await agate(request, "POST", csrf=True)
     if refused is not None:
         return respond(refused)
     length = request.META.get("CONTENT_LENGTH") or "0"
@@ -122,7 +137,8 @@ def topup_credits(request: HttpRequest) -> JsonResponse:
         return respond(
             error(400, "invalid_idempotency_key", _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
         )
-    return respond(request_topup(request.user, amount, key=key, source=source))  # type: ignore[arg-type]
+    user = await request.auser()
+    return respond(await arequest_topup(user, amount, key=key, source=source))  # type: ignore[arg-type]
 
 
 @transaction.non_atomic_requests
@@ -151,12 +167,14 @@ def topup_seen(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-def credits_balance(request: HttpRequest) -> JsonResponse:
-    refused = gate(request, "GET")
+async def credits_balance(request: HttpRequest) -> JsonResponse:
+    refused = await agate(request, "GET")
     if refused is not None:
         return respond(refused)
     try:
-        balance = balances.get_balance()
+        balance = await balances.aget_balance()
+    except client.LandingBusy:
+        return respond(error(503, "busy", _("The balance cannot be read right now. Please try again in a moment.")))
     except client.LandingNotConfigured:
         return respond(
             error(503, "not_configured", _("The balance is not available: top-ups are not set up on this site."))

@@ -23,11 +23,11 @@ if os.environ.get("REEF_TEST_DIE_BEFORE_LANDING"):
 
     from credits import client
 
-    class _DieBeforeTopup(httpx.HTTPTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
+    class _DieBeforeTopup(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             if request.url.path.endswith("/topup-credits"):
                 os.kill(os.getpid(), signal.SIGKILL)
-            return super().handle_request(request)
+            return await super().handle_async_request(request)
 
     _DYING = client.override_transport(_DieBeforeTopup())  # kept: a collected override would end itself
     _DYING.__enter__()

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
 from credits import __version__, client
 
 
-def test_one_pooled_client_per_configuration(settings):
-    first = client._client()
-    assert client._client() is first
+def test_one_pooled_client_per_configuration_on_one_loop(settings):
+    loop = client._landing.loop()
+    assert client._landing.loop() is loop
+    first = client._landing.client(client.get_settings())
+    assert client._landing.client(client.get_settings()) is first
     assert first.follow_redirects is False
     assert first.timeout.connect == settings.CREDITS["CONNECT_TIMEOUT"]
-    assert first.timeout.read == settings.CREDITS["TIMEOUT"]
-    settings.CREDITS = {**settings.CREDITS, "TIMEOUT": 7.0}
-    assert client._client() is not first
-    assert client._client().timeout.read == 7.0
+    assert first.timeout.read is None  # the whole call has a deadline instead
+    settings.CREDITS = {**settings.CREDITS, "CONNECT_TIMEOUT": 0.7}
+    assert client._landing.client(client.get_settings()) is not first
 
 
 def test_user_agent_names_the_app_and_version():
@@ -41,6 +48,26 @@ def test_exceptions_chain_from_the_transport_error(settings):
     with client.override_transport(httpx.MockTransport(fail)), pytest.raises(client.LandingTimeout) as info:
         client.credits()
     assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+def test_landing_calls_past_the_cap_fail_at_once_and_free_their_place(settings):
+    settings.CREDITS = {**settings.CREDITS, "LANDING_URL": "https://landing.test", "MAX_LANDING_CALLS": 2}
+    release = threading.Event()
+
+    async def held(request):
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 5)
+        return httpx.Response(200, json={"credits": 1, "spend": 0, "remaining": 1})
+
+    with client.override_transport(httpx.MockTransport(held)):
+        waiting = [client._credits_call(), client._credits_call()]
+        started = time.monotonic()
+        with pytest.raises(client.LandingBusy):
+            client.credits()
+        assert time.monotonic() - started < 0.5
+        release.set()
+        assert [f.result(5).status for f in waiting] == [200, 200]
+        assert client.credits().status == 200  # the places are free again
+    assert client._landing.in_flight == 0
 
 
 def test_is_server_token(settings):
@@ -69,3 +96,63 @@ def test_spend_and_credits_paths(settings):
         ("GET", "https://landing.test/api/reef/credits", b""),
         ("POST", "https://landing.test/api/reef/spend", b'{"amountCents":25}'),
     ]
+
+
+@pytest.fixture
+def dripping_landing():
+    """A landing that sends its answer one byte every 0.2 s: every read is quick, the whole is slow."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 60\r\n\r\n" + b" " * 60
+                for byte in answer:
+                    if stop.is_set():
+                        break
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+                    time.sleep(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+@pytest.mark.parametrize(("call", "deadline"), [("topup", "TIMEOUT"), ("credits", "BALANCE_TIMEOUT")])
+def test_the_deadline_covers_the_whole_call_against_a_dripping_landing(settings, dripping_landing, call, deadline):
+    settings.CREDITS = {**settings.CREDITS, "LANDING_URL": dripping_landing, "TIMEOUT": 1.0, "BALANCE_TIMEOUT": 0.5}
+    started = time.monotonic()
+    with pytest.raises(client.LandingTimeout):
+        client.topup(1000, "k") if call == "topup" else client.credits()
+    took = time.monotonic() - started
+    assert settings.CREDITS[deadline] <= took < settings.CREDITS[deadline] + 0.5
+
+
+def test_async_callers_wait_without_a_thread(settings):
+    settings.CREDITS = {**settings.CREDITS, "LANDING_URL": "https://landing.test"}
+
+    async def slow(request):
+        await asyncio.sleep(0.3)
+        return httpx.Response(200, json={"credits": 1, "spend": 0, "remaining": 1})
+
+    async def many():
+        return await asyncio.gather(*(client.acredits() for _ in range(20)))
+
+    with client.override_transport(httpx.MockTransport(slow)), ThreadPoolExecutor(1) as thread:
+        started = time.monotonic()
+        answers = thread.submit(asyncio.run, many()).result()  # a thread of its own: no loop runs there
+    assert [a.status for a in answers] == [200] * 20
+    assert time.monotonic() - started < 1.5  # twenty waits at once, not one after another

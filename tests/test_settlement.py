@@ -285,17 +285,18 @@ def test_the_form_without_javascript_settles_first_too(slow, api, user):
 
 
 def test_a_late_first_answer_does_not_overwrite_a_settlement(sandbox, user, settings):
-    from credits.topups import _send
+    from credits.outcomes import Outcome
 
     attempt = TopupAttempt.objects.create(
         user=user, amount_cents=1000, idempotency_key="k", upstream_key="reef-k", settle_at=timezone.now()
     )
+    stale = TopupAttempt.objects.get(pk=attempt.pk)
     settlement.settle(attempt, SettledBy.SWEEP)
-    sandbox.state.configure(mode="error")
-    answer = _send(attempt)  # the original request, finishing after the sweep settled it
-    assert answer.status == 200
+    # The original request, finishing after the sweep settled it, with an answer of its own.
+    answer = settlement.record(stale, Outcome(Status.ERROR, 502, "upstream_error", "Oops."), 500, 10)
+    assert answer.status == 200 and answer.body["ok"] is True
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.settled_by) == (Status.SUCCEEDED, SettledBy.SWEEP)
+    assert (attempt.status, attempt.settled_by, attempt.landing_status) == (Status.SUCCEEDED, SettledBy.SWEEP, 200)
 
 
 def test_settling_twice_signals_once(slow, api):
@@ -379,28 +380,25 @@ def test_with_a_backend_that_cannot_wait_nothing_is_queued_and_a_check_says_so(s
 # --- Defects found on the way -----------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
-def test_under_atomic_requests_the_landing_is_called_outside_any_transaction(sandbox, api, settings):
+def test_under_atomic_requests_the_landing_is_called_outside_any_transaction(sandbox, api, monkeypatch):
     from django.db import connection
 
+    # The test runs in a transaction of its own: count the blocks that the request adds.
+    depth = len(connection.atomic_blocks)
     seen = []
-    real = client._request
+    real = client.topup
 
     def spy(*args, **kwargs):
-        seen.append(connection.in_atomic_block)
+        seen.append(len(connection.atomic_blocks) - depth)
         return real(*args, **kwargs)
 
-    connection.settings_dict["ATOMIC_REQUESTS"] = True
-    try:
-        client._request = spy
-        assert api.topup({"amountCents": 1000}).status_code == 200
-        api.client.post(
-            "/ui/api/topup-form", {"amount": "10", "key": "f", "csrfmiddlewaretoken": api.csrf, "next": "/ui/"}
-        )
-    finally:
-        client._request = real
-        connection.settings_dict["ATOMIC_REQUESTS"] = False
-    assert seen == [False, False]
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    monkeypatch.setattr(client, "topup", spy)
+    # The JSON view is async: Django refuses ATOMIC_REQUESTS for an async view unless it is non-atomic.
+    assert api.topup({"amountCents": 1000}).status_code == 200
+    api.client.post("/ui/api/topup-form", {"amount": "10", "key": "f", "csrfmiddlewaretoken": api.csrf, "next": "/ui/"})
+    assert seen == [0]  # the form's call, made with no transaction of the request's open
+    assert TopupAttempt.objects.filter(status=Status.SUCCEEDED).count() == 2
 
 
 def test_an_unreachable_cache_after_a_charge_does_not_fail_the_answer(sandbox, api, settings, caplog):
