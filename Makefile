@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install chromium run test test-postgres screenshots lint bench clean
+.PHONY: install chromium run serve test test-postgres screenshots lint bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,24 @@ run: install
 	$(BIN)/python manage.py demo_user --url http://127.0.0.1:$(PORT); \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
+# As in production (README, "Deploying"): DEBUG off, settings from the environment (and .env),
+# no sandbox, gunicorn with uvicorn workers (reef_site/gunicorn.conf.py) on PORT (8000 unless
+# the environment, `make serve PORT=...` or .env says otherwise), and the background worker beside it.
+serve: install
+	@test -n "$$SECRET_KEY" || grep -Eqs '^(export +)?SECRET_KEY *= *[^ #]' .env || { \
+	  echo "make serve: SECRET_KEY is not set. Set it in the environment or in .env beside manage.py," >&2; \
+	  echo "for example: SECRET_KEY=\$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" >&2; \
+	  exit 1; }
+	@set -e; \
+	export DEBUG=off VERS_SANDBOX=off; \
+	$(if $(filter file,$(origin PORT)),,export PORT=$(PORT);) \
+	$(BIN)/python manage.py migrate --no-input; \
+	$(BIN)/python manage.py collectstatic --no-input -v 0; \
+	$(BIN)/python manage.py db_worker --no-reload & worker=$$!; \
+	$(BIN)/gunicorn --config reef_site/gunicorn.conf.py reef_site.asgi:application & server=$$!; \
+	trap 'kill $$server $$worker 2>/dev/null; wait' EXIT INT TERM; \
+	wait $$server
+
 test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -48,7 +66,8 @@ screenshots: install chromium
 # The tests whose correctness depends on the database, on PostgreSQL (needs a server at POSTGRES_URL).
 test-postgres: install
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
-	  tests/test_settlement.py tests/test_settlement_processes.py tests/test_soak.py $(PYTEST_ARGS)
+	  tests/test_settlement.py tests/test_settlement_processes.py tests/test_soak.py \
+	  tests/test_serving.py tests/test_production.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -489,6 +489,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # many connections at once, as a real landing takes (the default is 5)
 
     def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
         self.state = state

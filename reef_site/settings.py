@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -38,8 +39,25 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _bool(name: str, default: bool) -> bool:
+    return env.bool(name) if _str(name, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    return env.int(name) if _str(name, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    return env.float(name) if _str(name, "") else default
+
+
+def _list(name: str, default: str = "") -> list[str]:
+    """A comma-separated variable as a list, without blanks."""
+    return [item.strip() for item in _str(name, default).split(",") if item.strip()]
+
+
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = [host.strip() for host in _str("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if host.strip()]
+ALLOWED_HOSTS = _list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,13 +68,20 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks_db",
+    "csp",
     "credits",
     "chat",
 ]
 
 MIDDLEWARE = [
+    # First: answers GET /healthz before the host check, the https redirect and the session.
+    "reef_site.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Outside everything that can fail (sessions, CSRF, the views): every answer under
+    # API_PREFIX is JSON, also the 403, 404, 405 and 500 of the layers below it.
+    "reef_site.middleware.ApiJsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,6 +93,10 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "reef_site.urls"
 WSGI_APPLICATION = "reef_site.wsgi.application"
+ASGI_APPLICATION = "reef_site.asgi.application"  # production: gunicorn with uvicorn workers (make serve)
+
+# Where reef_site mounts the credits API (reef_site.urls): every answer under it is JSON.
+API_PREFIX = "/ui/api/"
 
 TEMPLATES = [
     {
@@ -79,6 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",  # {{ CSP_NONCE }} for an inline <script nonce=...>
             ],
         },
     },
@@ -90,9 +120,37 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _bool("DATABASE_POOL", True):
+    # psycopg's connection pool, one per process: a request borrows a connection and gives it
+    # back at its end (under ASGI each request runs in its own thread, so persistent
+    # per-thread connections would pile up). The pool keeps its own connections open, so
+    # CONN_MAX_AGE must be 0 (Django refuses a pool with persistent connections).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": _int("DATABASE_POOL_MIN_SIZE", 2),
+        "max_size": _int("DATABASE_POOL_MAX_SIZE", 10),
+        "timeout": _float("DATABASE_POOL_TIMEOUT", 10.0),  # seconds to wait for a free connection
+    }
+# Check a connection before reusing it (a persistent one, or one the pool lends), so a
+# database restart costs no failed request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url_config(_str("CACHE_URL", "locmemcache://"))}
+
+# Sessions read from the cache, without a database query per request, when the cache is
+# shared by every process (Redis, memcached: CACHE_URL). A process's own memory is not: a
+# log-out in one worker would leave the session cached, and valid, in the others. So with
+# the default local-memory cache, sessions stay in the database.
+_PROCESS_LOCAL_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.db"
+    if CACHES["default"]["BACKEND"] in _PROCESS_LOCAL_CACHES
+    else "django.contrib.sessions.backends.cached_db"
+)
 
 # Background work (settling top-ups): Django's Tasks framework, queued in the database and
 # run by `python manage.py db_worker`. The queue row is written in the same transaction as
@@ -125,12 +183,76 @@ CREDITS = {
     "SANDBOX": env.bool("VERS_SANDBOX", default=False),
 }
 
+# Everything to the console (the process manager collects it), the landing's token and
+# log-in link secrets redacted from every line (reef_site.logfilters). Server errors
+# (django.request) are logged with DEBUG off too.
+LOG_LEVEL = _str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "reef_site.logfilters.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"credits": {"handlers": ["console"], "level": "INFO", "propagate": True}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "null": {"class": "logging.NullHandler"},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        # No handlers of their own: they reach the console through the root logger. This
+        # replaces Django's defaults (console only with DEBUG on, mail_admins with it off).
+        "django": {"handlers": [], "level": LOG_LEVEL},
+        "django.request": {"handlers": [], "level": LOG_LEVEL, "filters": ["redact"]},
+        "credits": {"handlers": [], "level": LOG_LEVEL, "filters": ["redact"]},
+        "chat": {"handlers": [], "level": LOG_LEVEL, "filters": ["redact"]},
+        "reef_site": {"handlers": [], "level": LOG_LEVEL, "filters": ["redact"]},
+        # A request for a host not in ALLOWED_HOSTS (scanners probing the IP address) is
+        # answered 400; a traceback for each would bury the real errors.
+        "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
+    },
+}
+
+# --- Security: Django's own names, from the environment. The defaults suit plain http on
+# localhost (make run, the tests); README's "Deploying" lists the production values, with
+# which `manage.py check --deploy` is clean.
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's plain-http probe
+SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", False)
+CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "reef_site.views.csrf_failure"  # JSON under API_PREFIX
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """``HTTP_X_FORWARDED_PROTO,https`` -> ("HTTP_X_FORWARDED_PROTO", "https"); unset -> None."""
+    parts = _list("SECURE_PROXY_SSL_HEADER")
+    if not parts:
+        return None
+    if len(parts) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be a header and a value, such as HTTP_X_FORWARDED_PROTO,https."
+        )
+    return parts[0], parts[1]
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+
+# Content-Security-Policy (django-csp): the site's scripts and styles are files of its own; an
+# inline <script> needs nonce="{{ CSP_NONCE }}".
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
 }
 
 # With DEBUG on, serve static files straight from the apps (no collectstatic needed).

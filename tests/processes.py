@@ -97,26 +97,17 @@ class Process:
         return self.log.read_text(errors="replace")
 
 
-def start_site(log: Path, port: int | None = None, **env: str) -> tuple[Process, str]:
-    """The site under gunicorn (1 worker, threads), as in production; waits until it answers."""
+def start_site(log: Path, port: int | None = None, workers: int = 1, **env: str) -> tuple[Process, str]:
+    """The site as in production (gunicorn with uvicorn workers, reef_site/gunicorn.conf.py) on
+    loopback; waits until it answers."""
     port = port or free_port()
     process = Process(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "reef_site.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--graceful-timeout",
-            "1",
-            "--no-control-socket",
-        ],
+        [sys.executable, "-m", "gunicorn", "--config", "reef_site/gunicorn.conf.py", "reef_site.asgi:application"],
         log,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        WEB_CONCURRENCY=str(workers),
+        GUNICORN_GRACEFUL_TIMEOUT="1",
         **env,
     )
     url = f"http://127.0.0.1:{port}"

@@ -1,12 +1,20 @@
-"""What keeps the site up when the landing is slow: the in-flight cap, and a lean claim path."""
+"""What keeps the site up when the landing is slow: the in-flight cap, a lean claim path, and
+a production server (gunicorn with uvicorn workers) in which waiting on the landing holds no thread."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from credits.models import Status, TopupAttempt
 from credits.topups import request_topup
+from tests.processes import logged_in_client, start_site, wait_for
 
 
 def test_past_the_in_flight_cap_a_top_up_answers_503_busy_and_sends_nothing(sandbox, api, settings):
@@ -52,3 +60,76 @@ def test_a_replay_reads_once_and_writes_nothing(sandbox, user):
         assert request_topup(user, 1000, key="k").headers == {"Idempotent-Replayed": "true"}
     writes = [q["sql"] for q in queries.captured_queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")]
     assert writes == []
+
+
+# --- With the production server, as processes of their own -------------------------------
+
+
+@pytest.fixture
+def sites(tmp_path: Any) -> Any:
+    started: list[Any] = []
+
+    def start(**env: str) -> str:
+        process, url = start_site(tmp_path / f"site-{len(started)}.log", **env)
+        started.append(process)
+        return url
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_landing_does_not_delay_other_requests(sandbox, settings, sites, django_user_model):
+    """Twenty top-ups wait on a landing that answers in 4 s, all in ONE server process; the
+    chat page and the balance still answer at once: waiting holds no thread."""
+    settings.CREDITS = {**settings.CREDITS, "TIMEOUT": 10.0}
+    url = sites()  # one worker process
+    users = [django_user_model.objects.create_user(f"user{n}") for n in range(20)]
+    sandbox.state.configure(delay=4.0)
+    clients = [logged_in_client(url, user, timeout=30) for user in users]
+    with ThreadPoolExecutor(len(clients)) as pool:
+        waiting = [
+            pool.submit(c.post, "/ui/api/topup-credits", json={"amountCents": 1000}, headers={"Idempotency-Key": "k"})
+            for c in clients
+        ]
+        wait_for(lambda: len(sandbox.state.snapshot()["charges"]) == 20, 10, "the top-ups did not reach the landing")
+        timings = []
+        for _ in range(5):
+            for path in ("/ui/", "/ui/api/credits"):
+                started = time.monotonic()
+                assert clients[0].get(path).status_code == 200
+                timings.append(time.monotonic() - started)
+        assert not any(f.done() for f in waiting)  # they were all still waiting meanwhile
+        # Had each waiting top-up held a thread, these would have waited the landing's 4 s.
+        assert max(timings) < 2.0, timings
+        assert sorted(f.result().status_code for f in waiting) == [200] * 20
+    for c in clients:
+        c.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_servers_on_one_database_charge_eight_same_key_clicks_once(sandbox, user, sites):
+    sandbox.state.configure(delay=0.5)  # the first click is still at the landing when the others arrive
+    urls = [sites(), sites()]
+    clients = [logged_in_client(url, user) for url in urls]
+    start = threading.Barrier(8)
+
+    def click(n: int) -> int:
+        start.wait()
+        response = clients[n % 2].post(
+            "/ui/api/topup-credits", json={"amountCents": 2500}, headers={"Idempotency-Key": "one-click"}
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(click, range(8)))
+    assert set(statuses) <= {200, 409} and 200 in statuses
+    assert len(sandbox.state.snapshot()["charges"]) == 1
+    assert TopupAttempt.objects.count() == 1
+    # After the answer, the same key replays it on either server.
+    for c in clients:
+        replay = c.post("/ui/api/topup-credits", json={"amountCents": 2500}, headers={"Idempotency-Key": "one-click"})
+        assert (replay.status_code, replay.headers["Idempotent-Replayed"]) == (200, "true")
+        c.close()
+    assert len(sandbox.state.snapshot()["charges"]) == 1

@@ -90,5 +90,6 @@ def hostsite(settings: Any) -> Any:
 
     settings.ROOT_URLCONF = host.ROOT_URLCONF
     settings.TEMPLATES = host.TEMPLATES
+    settings.MIDDLEWARE = host.MIDDLEWARE  # the host's own stack: no CSP of reef_site's over its page
     settings.CSRF_COOKIE_HTTPONLY = host.CSRF_COOKIE_HTTPONLY
     return settings
