@@ -133,3 +133,24 @@ def test_two_servers_on_one_database_charge_eight_same_key_clicks_once(sandbox, 
         assert (replay.status_code, replay.headers["Idempotent-Replayed"]) == (200, "true")
         c.close()
     assert len(sandbox.state.snapshot()["charges"]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_clients_sending_their_headers_slowly_do_not_stall_the_site(sites, user):
+    """Twenty connections that dribble half a request line hold no worker: a page still answers."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = sites()  # one worker process
+    address = urlsplit(url)
+    slow = [socket.create_connection((address.hostname, address.port)) for _ in range(20)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /ui/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        with logged_in_client(url, user) as browser:
+            started = time.monotonic()
+            assert browser.get("/ui/").status_code == 200
+            assert time.monotonic() - started < 2.0
+    finally:
+        for sock in slow:
+            sock.close()
