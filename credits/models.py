@@ -107,6 +107,12 @@ class TopupAttempt(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("top-up attempt")
+        # Team rules (CONTRACT.md section 7): who may add credits when the site requires a
+        # permission (CREDITS["TOPUP_PERMISSION"]), and who may manage the auto top-up.
+        permissions = [
+            ("top_up", _("Can add credits to the team")),
+            ("manage_auto_topup", _("Can manage the team's auto top-up")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "idempotency_key"],
