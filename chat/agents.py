@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from credits import client
+from credits.autotopup import observe
 from credits.balance import parse_balance, remember_balance
 
 from .conf import get_settings
@@ -72,21 +74,28 @@ class DemoAgent:
     """
 
     def respond(self, conversation: Conversation, message: Message) -> AgentReply:
+        asked = timezone.now()
         response = client.credits()
         balance = parse_balance(response.data) if 200 <= response.status < 300 else None
         if balance is None:
             raise AgentError(_("the landing answered %(status)s without a balance") % {"status": response.status})
         remember_balance(balance)
+        observe(balance["remaining"], asked)  # the site learnt the balance: the auto top-up rule looks
         if balance["remaining"] <= 0:
             return AgentReply(NO_CREDITS_TEXT, out_of_credits=True)
         cents = get_settings().SPEND_CENTS
+        asked = timezone.now()
         spent = client.spend(cents)
         if spent.status == 402:
             remember_balance(None)
+            observe(0.0, asked)
             return AgentReply(NO_CREDITS_TEXT, out_of_credits=True)
         if not 200 <= spent.status < 300:
             raise AgentError(_("the landing refused to record the spend (%(status)s)") % {"status": spent.status})
-        remember_balance(parse_balance(spent.data))
+        after = parse_balance(spent.data)
+        remember_balance(after)
+        if after is not None:
+            observe(after["remaining"], asked)
         return AgentReply(compose(message.text, conversation.messages.count()))
 
 

@@ -15,6 +15,9 @@ class ChatSettings:
     OUT_OF_CREDITS_MARKER: str | None = "No credits available"  # for agents that only return text
     SPEND_CENTS: int = 25  # what one answer of the demo agent spends
     MAGIC_LINK_SECONDS: int = 10 * 60
+    # Log-in links for staff and superusers too (off: they log in with a password, which
+    # django-axes throttles; a leaked link or server token then cannot open the admin).
+    MAGIC_LINKS_FOR_STAFF: bool = False
 
 
 _NAMES = frozenset(f.name for f in fields(ChatSettings))

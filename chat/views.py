@@ -15,6 +15,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from credits.autotopup import on_its_way
+from credits.models import format_dollars
+
 from . import services
 from .forms import MessageForm
 from .models import Conversation, Message, Role
@@ -41,6 +44,7 @@ def _page(
         "chat_messages": list(conversation.messages.all()) if conversation else [],
         "form": form or MessageForm(),
         "send_url": _send_url(conversation),
+        "auto_topup_coming": _auto_topup_coming(),
     }
     return render(request, "chat/index.html", context, status=status)
 
@@ -55,8 +59,15 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.headers.get("Accept", "").startswith("application/json")
 
 
-def _fragment(request: HttpRequest, message: Message) -> dict[str, str]:
-    html = render_to_string("chat/_message.html", {"message": message}, request=request)
+def _auto_topup_coming() -> str:
+    """The amount of an automatic top-up under way ("$25"), for a message that ran out of credits."""
+    cents = on_its_way()
+    return format_dollars(cents) if cents else ""
+
+
+def _fragment(request: HttpRequest, message: Message, coming: str = "") -> dict[str, str]:
+    context = {"message": message, "auto_topup_coming": coming}
+    html = render_to_string("chat/_message.html", context, request=request)
     return {"id": message.dom_id, "html": html}
 
 
@@ -68,6 +79,7 @@ def _json(
         {"conversations": _conversations(request)[:SIDEBAR_LENGTH], "conversation": conversation},
         request=request,
     )
+    coming = _auto_topup_coming() if any(m.out_of_credits for m in messages) else ""
     body = {
         "conversation": {
             "id": conversation.pk,
@@ -75,7 +87,7 @@ def _json(
             "url": conversation.get_absolute_url(),
             "sendUrl": _send_url(conversation),
         },
-        "messages": [_fragment(request, message) for message in messages],
+        "messages": [_fragment(request, message, coming) for message in messages],
         "sidebar": sidebar,
         **extra,
     }

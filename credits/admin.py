@@ -8,19 +8,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import settlement
-from .models import UNSETTLED, SettledBy, Status, TopupAttempt
+from .models import UNSETTLED, AutoTopup, SettledBy, Status, TopupAttempt, format_dollars
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[TopupAttempt]
+    _AutoAdmin = admin.ModelAdmin[AutoTopup]
+    _AutoForm = forms.ModelForm[AutoTopup]
 else:
     _ModelAdmin = admin.ModelAdmin
+    _AutoAdmin = admin.ModelAdmin
+    _AutoForm = forms.ModelForm
 
 
 @admin.register(TopupAttempt)
@@ -110,3 +116,103 @@ class TopupAttemptAdmin(_ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class AutoTopupForm(_AutoForm):
+    """The same rules as ``PUT auto-topup``: a valid top-up amount, a cap of at least one top-up."""
+
+    class Meta:
+        model = AutoTopup
+        fields = ("enabled", "threshold_cents", "amount_cents", "monthly_cap_cents")
+
+    def clean_amount_cents(self) -> int:
+        from .amounts import validate_amount_cents
+
+        value = self.cleaned_data["amount_cents"]
+        validate_amount_cents(value)
+        return int(value)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        amount, cap = data.get("amount_cents"), data.get("monthly_cap_cents")
+        if amount is not None and cap is not None and cap < amount:
+            raise ValidationError(
+                {"monthly_cap_cents": _("The monthly cap must be at least the amount of one top-up.")}
+            )
+        return data
+
+
+@admin.register(AutoTopup)
+class AutoTopupAdmin(_AutoAdmin):
+    """The team's one auto top-up setting. Turning it on here makes you the user the
+    automatic top-ups are charged for (as in the header menu); their audit stays read-only."""
+
+    form = AutoTopupForm
+    list_display = ("__str__", "enabled", "threshold", "amount", "monthly_cap", "spent_this_month", "disabled_reason")
+    fieldsets = (
+        (None, {"fields": ("enabled", "threshold_cents", "amount_cents", "monthly_cap_cents")}),
+        (
+            _("State"),
+            {
+                "fields": (
+                    "spent_this_month",
+                    "enabled_by",
+                    "failures_in_a_row",
+                    "disabled_reason",
+                    "disabled_at",
+                    "armed",
+                    "in_flight_key",
+                    "in_flight_since",
+                    "updated_at",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "spent_this_month",
+        "enabled_by",
+        "failures_in_a_row",
+        "disabled_reason",
+        "disabled_at",
+        "armed",
+        "in_flight_key",
+        "in_flight_since",
+        "updated_at",
+    )
+
+    @admin.display(description=_("threshold"))
+    def threshold(self, obj: AutoTopup) -> str:
+        return format_dollars(obj.threshold_cents)
+
+    @admin.display(description=_("amount"))
+    def amount(self, obj: AutoTopup) -> str:
+        return format_dollars(obj.amount_cents)
+
+    @admin.display(description=_("monthly cap"))
+    def monthly_cap(self, obj: AutoTopup) -> str:
+        return format_dollars(obj.monthly_cap_cents)
+
+    @admin.display(description=_("spent this month"))
+    def spent_this_month(self, obj: AutoTopup) -> str:
+        from .autotopup import spent_this_month
+
+        return format_dollars(spent_this_month())
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not AutoTopup.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: AutoTopup, form: Any, change: bool) -> None:
+        from . import autotopup
+
+        autotopup.update(
+            request.user,  # type: ignore[arg-type]
+            enabled=obj.enabled,
+            threshold_cents=obj.threshold_cents,
+            amount_cents=obj.amount_cents,
+            monthly_cap_cents=obj.monthly_cap_cents,
+        )
+        obj.pk = AutoTopup.SINGLETON_PK  # also when added here: it is the one setting
+        obj.refresh_from_db()

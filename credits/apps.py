@@ -8,4 +8,4 @@ class CreditsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import autotopup, checks  # noqa: F401  (registers the system checks and the auto top-up's receivers)

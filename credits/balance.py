@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.cache import caches
+from django.utils import timezone
 
 from . import client
 from .conf import get_settings
+from .db import give_back_connections
 
 CACHE_KEY = "credits:balance"
 FIELDS = ("credits", "spend", "remaining")
@@ -42,6 +46,7 @@ def get_balance() -> dict[str, float]:
     cached = cache.get(CACHE_KEY)
     if cached is not None:
         return dict(cached)
+    asked = timezone.now()
     try:
         balance = _balance_of(client.credits())
     except (client.LandingNotConfigured, client.LandingBusy):
@@ -49,6 +54,7 @@ def get_balance() -> dict[str, float]:
     except client.LandingError as exc:
         raise BalanceUnavailable(str(exc)) from exc
     remember_balance(balance)
+    _observe(balance, asked)
     return balance
 
 
@@ -59,6 +65,8 @@ async def aget_balance() -> dict[str, float]:
     cached = await cache.aget(CACHE_KEY)
     if cached is not None:
         return dict(cached)
+    asked = timezone.now()
+    await give_back_connections()  # the wait below holds no database connection
     try:
         balance = _balance_of(await client.acredits())
     except (client.LandingNotConfigured, client.LandingBusy):
@@ -66,7 +74,16 @@ async def aget_balance() -> dict[str, float]:
     except client.LandingError as exc:
         raise BalanceUnavailable(str(exc)) from exc
     await cache.aset(CACHE_KEY, balance, conf.BALANCE_CACHE_SECONDS)
+    await sync_to_async(_observe)(balance, asked)
     return balance
+
+
+def _observe(balance: dict[str, float], asked: datetime) -> None:
+    """A fresh reading from the landing, asked for at ``asked``: the auto top-up rule looks
+    at it (never raises)."""
+    from .autotopup import observe
+
+    observe(balance["remaining"], asked)
 
 
 def _balance_of(response: client.LandingResponse) -> dict[str, float]:

@@ -1,13 +1,16 @@
-"""System checks: a missing token, a landing not on https, amounts that cannot work."""
+"""System checks: a missing token, a landing not on https, amounts that cannot work, a
+top-up permission that cannot exist."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, router
 
 from .conf import get_settings
 
@@ -91,5 +94,86 @@ def check_task_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
             hint="Use a backend that supports run_after, such as django_tasks_db.DatabaseBackend "
             "(`python manage.py db_worker`), or run settle_topups from cron every minute.",
             id="credits.W003",
+        )
+    ]
+
+
+def _topup_permission() -> object:
+    try:
+        return get_settings().TOPUP_PERMISSION
+    except (ImproperlyConfigured, TypeError):
+        return None  # reported by check_settings
+
+
+def _parts(permission: object) -> tuple[str, str] | None:
+    """``(app_label, codename)`` of a well-formed permission name, else None."""
+    if not isinstance(permission, str):
+        return None
+    app_label, dot, codename = permission.partition(".")
+    return (app_label, codename) if app_label and dot and codename and "." not in codename else None
+
+
+def _declared_codenames(app_label: str) -> set[str]:
+    """The codenames the installed models of ``app_label`` declare (Meta.permissions and the
+    default add/change/delete/view): what ``migrate`` creates, known without the database."""
+    try:
+        config = apps.get_app_config(app_label)
+    except LookupError:
+        return set()
+    codenames: set[str] = set()
+    for model in config.get_models():
+        opts = model._meta
+        codenames.update(f"{action}_{opts.model_name}" for action in opts.default_permissions)
+        codenames.update(codename for codename, _name in opts.permissions)
+    return codenames
+
+
+@register()
+def check_topup_permission(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """CREDITS['TOPUP_PERMISSION'], when set, must look like "app_label.codename": any other
+    name is held by nobody but superusers, so everyone else would be refused."""
+    permission = _topup_permission()
+    if permission is None or _parts(permission) is not None:
+        return []
+    return [
+        Warning(
+            f"CREDITS['TOPUP_PERMISSION'] ({permission!r}) is not a permission name of the form "
+            "'app_label.codename', so only superusers may add credits.",
+            hint="Use a permission such as 'credits.top_up' (reef_site reads it from CREDITS_TOPUP_PERMISSION), "
+            "or leave it unset to let every logged-in user add credits.",
+            id="credits.W004",
+        )
+    ]
+
+
+@register(Tags.database)
+def check_topup_permission_exists(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The permission named by CREDITS['TOPUP_PERMISSION'] exists: declared by an installed
+    model (known before ``migrate`` creates it) or found in the database. Only with the
+    database checks (``check --database default``, ``migrate``)."""
+    from django.contrib.auth.models import Permission
+
+    permission = _topup_permission()
+    parts = _parts(permission)
+    if not databases or parts is None:
+        return []  # no database to ask, nothing set, or reported by check_topup_permission
+    app_label, codename = parts
+    if codename in _declared_codenames(app_label):
+        return []
+    alias = router.db_for_read(Permission)
+    if alias not in databases:
+        return []
+    try:
+        exists = Permission.objects.using(alias).filter(content_type__app_label=app_label, codename=codename).exists()
+    except DatabaseError:
+        return []  # no tables yet: the first migrate
+    if exists:
+        return []
+    return [
+        Warning(
+            f"CREDITS['TOPUP_PERMISSION'] names the permission {permission!r}, which does not exist, "
+            "so only superusers may add credits.",
+            hint="Check the spelling (the app defines 'credits.top_up'), or create the permission.",
+            id="credits.W005",
         )
     ]

@@ -169,7 +169,7 @@ def _limit_refusal(
     if len(hour) >= conf.MAX_ATTEMPTS_PER_HOUR:
         return _rate_limited(
             _("You have reached the limit of %(count)d top-ups an hour.") % {"count": conf.MAX_ATTEMPTS_PER_HOUR},
-            _seconds_until(hour[0], timedelta(hours=1), now),
+            _seconds_until(hour[0] if hour else None, timedelta(hours=1), now),
         )
     # Dollars for the day: each intended top-up (one key) counts once, retries included.
     per_key: dict[str, int] = {}
@@ -179,7 +179,7 @@ def _limit_refusal(
         return _rate_limited(
             _("This top-up would pass the limit of %(amount)s a day.")
             % {"amount": format_dollars(conf.MAX_CENTS_PER_DAY)},
-            _seconds_until(min(row.created_at for row in day), timedelta(days=1), now),
+            _seconds_until(min((row.created_at for row in day), default=None), timedelta(days=1), now),
         )
     return None
 

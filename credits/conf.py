@@ -36,6 +36,9 @@ class CreditsSettings:
     SETTLE_BACKOFF_SECONDS: float = 10.0  # the first wait between settlement tries, then doubled
     SETTLE_BACKOFF_MAX_SECONDS: float = 3600.0
     OPERATOR_AFTER_SECONDS: int = 24 * 60 * 60  # unsettled this long: flagged for an operator
+    # Who may add credits (see credits.permissions). None: every logged-in user, as in reef.
+    TOPUP_PERMISSION: str | None = None  # a permission name, "app_label.codename", such as "credits.top_up"
+    TOPUP_CONTACT: str = ""  # shown to the others, such as "Ask Ada or Grace."; empty: the holders are named
 
     @property
     def landing_url(self) -> str:
@@ -60,4 +63,6 @@ def get_settings() -> CreditsSettings:
         values["PRESET_AMOUNTS_CENTS"] = tuple(values["PRESET_AMOUNTS_CENTS"])
     if not values.get("AUTH_TOKEN"):
         values["AUTH_TOKEN"] = None
+    if not values.get("TOPUP_PERMISSION"):
+        values["TOPUP_PERMISSION"] = None
     return CreditsSettings(**values)

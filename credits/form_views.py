@@ -23,6 +23,7 @@ from .conf import get_settings
 from .forms import TopupForm
 from .models import UNSETTLED, Source, Status, TopupAttempt, format_dollars
 from .outcomes import error
+from .permissions import may_top_up, refusal_sentence, who_to_ask
 from .topups import request_topup
 from .views import gate, respond
 
@@ -45,6 +46,9 @@ def _next_url(request: HttpRequest) -> str:
 @require_POST
 @login_required
 def topup_form(request: HttpRequest) -> HttpResponseRedirect:
+    if not may_top_up(request.user):  # nothing recorded, nothing sent
+        messages.error(request, refusal_sentence(who_to_ask()))
+        return HttpResponseRedirect(_next_url(request))
     form = TopupForm(request.POST)
     if not form.is_valid():
         first = str(next(iter(form.errors.values()))[0])

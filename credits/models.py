@@ -35,6 +35,7 @@ class Source(models.TextChoices):
     INLINE = "inline", _("Inline widget")
     FORM = "form", _("Form without JavaScript")
     API = "api", _("API")
+    AUTO = "auto", _("Automatic top-up")
 
 
 class TopupAttemptQuerySet(models.QuerySet["TopupAttempt"]):
@@ -141,6 +142,64 @@ class TopupAttempt(models.Model):
         return self.status == Status.UNKNOWN or (
             self.status == Status.PENDING and self.settle_at is not None and self.settle_at <= now
         )
+
+
+class AutoTopup(models.Model):
+    """The site's one auto top-up setting (``pk=1``), and its durable claim.
+
+    ``armed``: a drop below the threshold fires once; a balance reading at or above the
+    threshold arms it again (as does a failed charge, so the next low reading tries again).
+    ``in_flight_key``: the idempotency key of the charge under way (``auto-<uuid>``, made when
+    the drop was claimed), empty when none; at most one at a time. The claim is one
+    conditional UPDATE, so many processes reading the balance at once charge once.
+    """
+
+    SINGLETON_PK = 1
+
+    enabled = models.BooleanField(_("enabled"), default=False)
+    threshold_cents = models.PositiveIntegerField(
+        _("threshold (cents)"), default=500, help_text=_("A top-up is charged when the balance falls below this.")
+    )
+    amount_cents = models.PositiveIntegerField(
+        _("amount (cents)"), default=2500, help_text=_("How much each automatic top-up adds.")
+    )
+    monthly_cap_cents = models.PositiveIntegerField(
+        _("monthly cap (cents)"),
+        default=10000,
+        help_text=_("Automatic top-ups never pass this sum in a calendar month."),
+    )
+    enabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("enabled by"),
+        help_text=_("The user who last turned it on; automatic top-ups are charged in their name."),
+    )
+    failures_in_a_row = models.PositiveSmallIntegerField(_("failures in a row"), default=0)
+    disabled_reason = models.CharField(_("why it was turned off"), max_length=500, blank=True)
+    disabled_at = models.DateTimeField(_("turned off at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    armed = models.BooleanField(
+        _("armed"), default=True, help_text=_("False after a drop was charged, until the balance is back up.")
+    )
+    in_flight_key = models.CharField(_("charge under way (key)"), max_length=64, blank=True)
+    in_flight_cents = models.PositiveIntegerField(_("charge under way (cents)"), null=True, blank=True)
+    in_flight_since = models.DateTimeField(_("charge under way since"), null=True, blank=True)
+    released_at = models.DateTimeField(
+        _("last charge ended at"),
+        null=True,
+        blank=True,
+        help_text=_("Balance readings begun before this are stale: they neither fire nor re-arm."),
+    )
+
+    class Meta:
+        verbose_name = _("auto top-up")
+        verbose_name_plural = _("auto top-up")
+
+    def __str__(self) -> str:
+        return str(_("Auto top-up"))
 
 
 def format_dollars(cents: int) -> str:

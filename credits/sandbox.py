@@ -5,8 +5,8 @@ balance, checks the bearer token, honours ``Idempotency-Key`` and can be told to
 every outcome can be seen working on a laptop. It also has ``/api/reef/spend``, which only
 the sandbox has, for the demo agent. It never moves real money.
 
-Control (no token needed; bind it to loopback only):
-``GET /sandbox/state`` and ``POST /sandbox/configure`` with any of
+Control (no token needed, so it answers only to clients on loopback, 127.0.0.0/8 and ::1;
+anyone else gets 403): ``GET /sandbox/state`` and ``POST /sandbox/configure`` with any of
 ``{"mode": ..., "delay": seconds, "credits": dollars, "spend": dollars, "reset": true,
 "faults": {...} | null}``.
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -65,6 +66,20 @@ MODES = (
 
 FAULTS = ("late", "drop", "decline")
 _FAULT_MODES = {"late": "ok", "drop": "drop_after_charge", "decline": "decline"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address, or ``localhost``) is on the loopback interface:
+    127.0.0.0/8, ::1, or such an IPv4 address mapped into IPv6."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 @dataclass
@@ -296,6 +311,18 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return None
 
+    def _refused_control(self) -> bool:
+        """Refuses (403) a request for the control endpoints (``/sandbox/...``, which take no
+        token) from a client that is not on loopback; False when the request may go on."""
+        client = str(self.client_address[0])
+        if not self.path.startswith("/sandbox") or is_loopback(client):
+            return False
+        logger.warning(
+            "sandbox landing: refused %s %s from %s (control is for loopback only)", self.command, self.path, client
+        )
+        self._send(403, {"error": "The sandbox's control endpoints answer only on loopback.", "code": "forbidden"})
+        return True
+
     def _authorized(self) -> bool:
         given = self.headers.get("Authorization", "")
         expected = f"Bearer {self.state.token}"
@@ -306,6 +333,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes -----------------------------------------------------------------------
     def do_GET(self) -> None:
+        if self._refused_control():
+            return
         if self.path == "/api/reef/credits":
             if self._authorized():
                 with self.state.lock:
@@ -319,7 +348,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": "Not found.", "code": "not_found"})
 
     def do_POST(self) -> None:
-        body = self._body()
+        body = self._body()  # read first, so the connection can carry the next request
+        if self._refused_control():
+            return
         if self.path == "/api/reef/topup-credits":
             if self._authorized():
                 self._topup(body)

@@ -9,3 +9,7 @@ from django.dispatch import Signal
 
 topup_succeeded = Signal()
 topup_failed = Signal()
+
+# ``auto_topup_disabled(sender=AutoTopup, auto_topup=..., reason=str)`` after three automatic
+# top-ups in a row failed and the site turned auto top-up off (a host may send mail).
+auto_topup_disabled = Signal()

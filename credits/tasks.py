@@ -52,13 +52,13 @@ def schedule_settlement(attempt: TopupAttempt) -> None:
         return
     deferred = settle_topup.using(run_after=attempt.settle_at)
     args = (str(attempt.pk), attempt.settle_at.isoformat())
-    if _queues_in_the_database(backend, attempt):
+    if _queues_in_the_database(backend, attempt._state.db or "default"):
         deferred.enqueue(*args)
     else:
         transaction.on_commit(lambda: _enqueue_logged(deferred, *args), using=attempt._state.db)
 
 
-def _queues_in_the_database(backend: object, attempt: TopupAttempt) -> bool:
+def _queues_in_the_database(backend: object, alias: str) -> bool:
     try:
         from django_tasks_db.backend import DatabaseBackend
         from django_tasks_db.models import DBTaskResult
@@ -66,9 +66,7 @@ def _queues_in_the_database(backend: object, attempt: TopupAttempt) -> bool:
         return False
     from django.db import router
 
-    return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == (
-        attempt._state.db or "default"
-    )
+    return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == alias
 
 
 def _enqueue_logged(deferred: object, attempt_id: str, due: str) -> None:
@@ -76,3 +74,28 @@ def _enqueue_logged(deferred: object, attempt_id: str, due: str) -> None:
         deferred.enqueue(attempt_id, due)  # type: ignore[attr-defined]
     except Exception:
         logger.exception("top-up %s: its settlement could not be queued; settle_topups will settle it", attempt_id)
+
+
+@task()
+def run_auto_topup(key: str) -> str:
+    """Charge the automatic top-up claimed under ``key`` (see :mod:`credits.autotopup`)."""
+    from . import autotopup
+
+    return autotopup.charge(key)
+
+
+def schedule_auto_topup(key: str, using: str = "default") -> None:
+    """Queue :func:`run_auto_topup`: in the claim's transaction with the database backend on
+    the same database, else right after the commit (a lost enqueue is released as stale)."""
+    backend = run_auto_topup.get_backend()
+    if _queues_in_the_database(backend, using):
+        run_auto_topup.enqueue(key)
+    else:
+        transaction.on_commit(lambda: _enqueue_auto_logged(key), using=using)
+
+
+def _enqueue_auto_logged(key: str) -> None:
+    try:
+        run_auto_topup.enqueue(key)
+    except Exception:
+        logger.exception("auto top-up %s could not be queued; it is released once stale", key)

@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from . import claims, client, settlement
 from .conf import get_settings
+from .db import give_back_connections
 from .models import SettledBy, Source, Status, TopupAttempt
 from .outcomes import Answer, Outcome, Refused, msg_bad_answer_unknown, outcome_of_failure, outcome_of_response
 
@@ -48,6 +49,7 @@ async def arequest_topup(
     begun = await sync_to_async(_begin)(user, amount_cents, key, source)
     if isinstance(begun, Answer):
         return begun
+    await give_back_connections()  # the wait below holds no database connection either
     started = time.monotonic()
     try:
         outcome, landing_status = _outcome(await client.atopup(begun.amount_cents, begun.upstream_key))

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .autotopup_views import auto_topup
 from .form_views import recent_topups, topup_form
 
 app_name = "credits"
@@ -11,4 +12,5 @@ urlpatterns = [
     path("topup-form", topup_form, name="topup-form"),
     path("recent-topups", recent_topups, name="recent-topups"),
     path("topup-seen", views.topup_seen, name="topup-seen"),
+    path("auto-topup", auto_topup, name="auto-topup"),
 ]

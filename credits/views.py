@@ -20,9 +20,11 @@ from .amounts import validate_amount_cents
 from .claims import is_valid_key
 from .models import Source, Status, TopupAttempt
 from .outcomes import Answer, error
+from .permissions import amay_top_up, awho_to_ask, refusal_sentence
 from .topups import arequest_topup
 
 MAX_BODY_BYTES = 4096
+BROWSER_SOURCES = (Source.HEADER, Source.INLINE, Source.FORM, Source.API)
 
 
 def respond(answer: Answer) -> JsonResponse:
@@ -117,6 +119,9 @@ async def topup_credits(request: HttpRequest) -> JsonResponse:
     refused = await agate(request, "POST", csrf=True)
     if refused is not None:
         return respond(refused)
+    user = await request.auser()  # loaded by agate already
+    if not await amay_top_up(user):  # before the body: nothing is read, recorded or sent
+        return respond(error(403, "forbidden", refusal_sentence(await awho_to_ask())))
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > MAX_BODY_BYTES:
         return respond(error(400, "invalid_json", _("The request body is larger than 4 KiB.")))
@@ -128,16 +133,15 @@ async def topup_credits(request: HttpRequest) -> JsonResponse:
     except ValidationError as exc:
         return respond(error(400, "invalid_amount", exc.messages[0]))
     source = data.get("source", Source.API)
-    if source not in Source.values:
+    if source not in BROWSER_SOURCES:  # "auto" is the background's own, never a browser's
         return respond(
-            error(400, "invalid_source", _("source must be one of: %(names)s.") % {"names": ", ".join(Source.values)})
+            error(400, "invalid_source", _("source must be one of: %(names)s.") % {"names": ", ".join(BROWSER_SOURCES)})
         )
     key = request.headers.get("Idempotency-Key")
     if key is not None and not is_valid_key(key):
         return respond(
             error(400, "invalid_idempotency_key", _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
         )
-    user = await request.auser()
     return respond(await arequest_topup(user, amount, key=key, source=source))  # type: ignore[arg-type]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "csp",
+    "axes",
     "credits",
     "chat",
 ]
@@ -89,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a lockout flagged by django-axes into its answer (chat.magic.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reef_site.urls"
@@ -167,6 +171,24 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/ui/"
 LOGOUT_REDIRECT_URL = "login"
 
+# Failed log-ins are throttled by django-axes: password log-ins (/accounts/login/, the admin's)
+# and wrong bearer tokens on POST /auth/magic-link (chat.magic). Its backend comes first and
+# only refuses a locked-out client; ModelBackend logs in. A username and client address
+# together are locked out after AXES_FAILURE_LIMIT failures for AXES_COOLOFF_TIME (429, with
+# Retry-After): one address cannot lock a user out everywhere. The address is REMOTE_ADDR,
+# which gunicorn takes from X-Forwarded-For only from FORWARDED_ALLOW_IPS.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "chat.magic.lockout_response"
+# Logged and stored masked (besides the password): people type their password as username.
+AXES_SENSITIVE_PARAMETERS = ["username"]
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -181,6 +203,9 @@ CREDITS = {
     "AUTH_TOKEN": _str("VERS_AUTH_TOKEN", "") or None,
     "TIMEOUT": float(_str("VERS_LANDING_TIMEOUT", "20")),
     "SANDBOX": env.bool("VERS_SANDBOX", default=False),
+    # Who may add credits (CONTRACT section 7): unset, every logged-in user; e.g. credits.top_up.
+    "TOPUP_PERMISSION": _str("CREDITS_TOPUP_PERMISSION", "") or None,
+    "TOPUP_CONTACT": _str("CREDITS_TOPUP_CONTACT", ""),
 }
 
 # Everything to the console (the process manager collects it), the landing's token and

@@ -1,10 +1,14 @@
-"""Log-in by single-use link: the bearer-token endpoint, the link itself, and the commands."""
+"""Log-in by single-use link: the bearer-token endpoint, the link itself, and the commands.
+
+(tests/test_login_hardening.py: staff refused, previews, throttling, nothing secret in logs.)
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -32,6 +36,18 @@ def path_of(url):
     return url.removeprefix("http://testserver")
 
 
+def press_log_in(client, path):
+    """Open the link's page as a browser does and press its "Log in" button (a form POST)."""
+    page = client.get(path)
+    assert page.status_code == 200, page.status_code
+    html = page.content.decode()
+    form = re.search(r'<form method="post" action="([^"]+)"', html)
+    assert form and ">Log in</button>" in html
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    assert set(fields) == {"csrfmiddlewaretoken", "secret"}
+    return client.post(form.group(1), fields)
+
+
 def test_a_server_with_the_token_gets_a_link_that_logs_in_once(client, settings, user):
     before = timezone.now()
     response = ask(client, settings)
@@ -42,7 +58,12 @@ def test_a_server_with_the_token_gets_a_link_that_logs_in_once(client, settings,
     assert body["expiresAt"].endswith("Z")
     assert timedelta(minutes=9) < expires - before <= timedelta(minutes=10, seconds=5)
 
-    login = client.get(path_of(body["url"]))
+    page = client.get(path_of(body["url"]))  # opening the link: a page with a button, nobody logged in
+    assert page.status_code == 200 and "_auth_user_id" not in client.session
+    assert page["Referrer-Policy"] == "no-referrer" and "no-store" in page["Cache-Control"]
+    assert '<meta name="referrer" content="no-referrer">' in page.content.decode()
+
+    login = press_log_in(client, path_of(body["url"]))
     assert login.status_code == 302 and login["Location"] == "/ui/"
     assert login["Referrer-Policy"] == "no-referrer" and "no-store" in login["Cache-Control"]
     assert client.get("/ui/").status_code == 200  # logged in
@@ -66,7 +87,8 @@ def test_an_expired_link_does_not_log_in(client, user):
     path, _ = create_link(user)
     MagicLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     response = client.get(path)
-    assert response.status_code == 400
+    assert response.status_code == 400 and "cannot be used" in response.content.decode()
+    assert client.post("/auth/log-in-by-link", {"secret": path.rsplit("/", 1)[1]}).status_code == 400
     assert "_auth_user_id" not in client.session
 
 
@@ -80,8 +102,10 @@ def test_an_unknown_or_mangled_link_does_not_log_in(client, user):
     path, _ = create_link(user)
     assert client.get(path + "x").status_code == 400
     assert client.get("/auth/magic-link/nothing-here").status_code == 400
+    assert client.post("/auth/log-in-by-link", {"secret": path.rsplit("/", 1)[1] + "x"}).status_code == 400
+    assert client.post("/auth/log-in-by-link", {}).status_code == 400
     assert "_auth_user_id" not in client.session
-    assert client.get(path).status_code == 302  # the real one still works
+    assert press_log_in(client, path).status_code == 302  # the real one still works
 
 
 def test_an_inactive_user_cannot_use_a_link(client, user):
@@ -89,6 +113,8 @@ def test_an_inactive_user_cannot_use_a_link(client, user):
     user.is_active = False
     user.save()
     assert client.get(path).status_code == 400
+    assert client.post("/auth/log-in-by-link", {"secret": path.rsplit("/", 1)[1]}).status_code == 400
+    assert "_auth_user_id" not in client.session
 
 
 @pytest.mark.parametrize(
@@ -138,7 +164,7 @@ def test_get_is_not_allowed_on_the_endpoint(client, settings):
 
 def test_used_and_expired_links_are_cleared_when_a_new_one_is_made(client, user):
     path, _ = create_link(user)
-    client.get(path)
+    press_log_in(client, path)
     create_link(user)
     MagicLink.objects.filter(used_at__isnull=True).update(expires_at=timezone.now())
     create_link(user)
@@ -150,7 +176,7 @@ def test_the_magic_link_command_prints_a_working_link(client, user):
     call_command("magic_link", "ada", "--url", "http://testserver/", stdout=out)
     url = out.getvalue().strip()
     assert url.startswith("http://testserver/auth/magic-link/")
-    assert client.get(path_of(url)).status_code == 302
+    assert press_log_in(client, path_of(url)).status_code == 302
     with pytest.raises(CommandError, match="nobody"):
         call_command("magic_link", "nobody")
 
@@ -159,15 +185,25 @@ def test_the_demo_user_has_no_usable_password_and_gets_a_link(client, django_use
     out = io.StringIO()
     call_command("demo_user", "--url", "http://testserver", stdout=out)
     demo = django_user_model.objects.get(username="demo")
-    assert not demo.has_usable_password() and demo.is_staff
+    assert not demo.has_usable_password()
+    assert demo.is_active and not demo.is_staff and not demo.is_superuser  # links are not for staff
     first_line = out.getvalue().splitlines()[0]
     assert "password" not in first_line and "single use, valid for 10 minutes" in first_line
     url = first_line.split(" at ", 1)[1].split(" ", 1)[0]
-    assert client.get(path_of(url)).status_code == 302
+    assert press_log_in(client, path_of(url)).status_code == 302
     assert client.get("/ui/").status_code == 200
-    assert not client.login(username="demo", password="")
+    client.logout()
+    refused = client.post("/accounts/login/", {"username": "demo", "password": ""})
+    assert refused.status_code == 200 and "_auth_user_id" not in client.session  # no password log-in
     call_command("demo_user", stdout=io.StringIO())  # again: still one demo user, still no password
     assert django_user_model.objects.filter(username="demo").count() == 1
+
+
+def test_the_demo_user_command_makes_an_older_staff_demo_user_plain(django_user_model):
+    django_user_model.objects.create_superuser("demo", "demo@example.com", "pw-demo-123")
+    call_command("demo_user", "--url", "http://testserver", stdout=io.StringIO())
+    demo = django_user_model.objects.get(username="demo")
+    assert not demo.is_staff and not demo.is_superuser and not demo.has_usable_password()
 
 
 def test_a_body_over_4_kib_is_refused(client, settings, user):

@@ -82,3 +82,18 @@ def test_old_attempts_leave_the_window(sandbox, api, user):
         TopupAttempt.objects.create(user=user, amount_cents=500, idempotency_key=f"o{i}", status=Status.SUCCEEDED)
     TopupAttempt.objects.update(created_at=timezone.now() - timedelta(hours=1, seconds=1))
     assert api.topup({"amountCents": 500}).status_code == 200
+
+
+def test_limits_at_their_edges_refuse_rather_than_fail(sandbox, api, settings):
+    settings.CREDITS = {**settings.CREDITS, "MAX_ATTEMPTS_PER_HOUR": 0}
+    assert api.topup({"amountCents": 1000}).status_code == 429
+    settings.CREDITS = {**settings.CREDITS, "MAX_ATTEMPTS_PER_HOUR": 10, "MAX_CENTS_PER_DAY": 500}
+    refused = api.topup({"amountCents": 1000}, key="over-the-day")
+    assert (refused.status_code, refused.json()["code"]) == (429, "rate_limited")
+    assert sandbox.state.snapshot()["topupRequests"] == 0
+
+
+def test_a_browser_cannot_claim_the_background_source(sandbox, api):
+    response = api.topup({"amountCents": 1000, "source": "auto"})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_source")
+    assert sandbox.state.snapshot()["topupRequests"] == 0

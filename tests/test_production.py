@@ -359,7 +359,9 @@ GUNICORN_VARS = (
 def site_env(tmp_path: Path, **env: str) -> dict[str, str]:
     """A child's environment: reef_site's settings, nothing from this process or a developer's
     .env (empty values mask it: read_env never overrides a variable that is set)."""
-    base = {k: v for k, v in os.environ.items() if k not in MASKED and k != "GUNICORN_CMD_ARGS"}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is the browser tests' (tests/browser/conftest.py), never a site's.
+    dropped = {"GUNICORN_CMD_ARGS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in MASKED and k not in dropped}
     base.update(dict.fromkeys((*MASKED, *GUNICORN_VARS), ""))
     base.update(
         {

@@ -1,8 +1,10 @@
-"""The sandbox landing speaks the landing's API over HTTP, and the command serves it."""
+"""The sandbox landing speaks the landing's API over HTTP, and the command serves it; its
+control endpoints answer only on loopback, and the command binds loopback unless told."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -15,8 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.core.management import CommandError, call_command
 
-from credits.sandbox import SandboxLanding, SandboxState
+from credits.management.commands import sandbox_landing
+from credits.sandbox import SandboxLanding, SandboxState, _Handler, is_loopback
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPUP = "/api/reef/topup-credits"
@@ -297,3 +301,134 @@ def test_the_command_needs_a_token():
     )
     assert result.returncode != 0
     assert "VERS_AUTH_TOKEN" in result.stderr
+
+
+# --- the control endpoints answer only on loopback; the command binds loopback unless told ---
+
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (what the command must refuse without --allow-remote)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        (ALL_INTERFACES, False),
+        ("::", False),
+        ("", False),
+        ("10.0.0.5", False),
+        ("::ffff:10.0.0.5", False),
+        ("192.168.1.20", False),
+        ("example.com", False),
+    ],
+)
+def test_what_counts_as_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def _from_address(landing, address, request):
+    """One raw HTTP request handled by the landing's own handler as if it came from ``address``
+    (a real TCP connection on loopback; only the client address the handler is given differs)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener, socket.create_connection(listener.getsockname()) as ours:
+        theirs, _ = listener.accept()
+        with theirs:
+            ours.sendall(request)
+            _Handler(theirs, (address, 40000), landing._server)
+        answer = b""
+        while chunk := ours.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def _get(path, token=None):
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return f"GET {path} HTTP/1.1\r\nHost: sandbox\r\n{auth}Connection: close\r\n\r\n".encode()
+
+
+def _post(path, body):
+    raw = json.dumps(body).encode()
+    head = f"POST {path} HTTP/1.1\r\nHost: sandbox\r\nContent-Type: application/json\r\nContent-Length: {len(raw)}\r\n"
+    return head.encode() + b"Connection: close\r\n\r\n" + raw
+
+
+@pytest.mark.parametrize("address", ["203.0.113.9", "10.0.0.5", "::ffff:192.168.1.20", "2001:db8::1"])
+def test_the_control_endpoints_refuse_clients_not_on_loopback(sandbox, settings, caplog, address):
+    with caplog.at_level(logging.WARNING, logger="credits.sandbox"):
+        state = _from_address(sandbox, address, _get("/sandbox/state"))
+        configure = _from_address(sandbox, address, _post("/sandbox/configure", {"credits": 1000, "mode": "decline"}))
+        other = _from_address(sandbox, address, _get("/sandbox/anything"))
+    for status, body in (state, configure, other):
+        assert status == 403 and body["code"] == "forbidden" and "loopback" in body["error"]
+    assert f"from {address}" in caplog.text
+    snapshot = sandbox.state.snapshot()
+    assert (snapshot["credits"], snapshot["mode"]) == (10.0, "ok")  # nothing changed
+    # The landing's API, which checks the token, still answers there.
+    token = settings.CREDITS["AUTH_TOKEN"]
+    assert _from_address(sandbox, address, _get("/api/reef/credits", token)) == (
+        200,
+        {"credits": 10.0, "spend": 0.0, "remaining": 10.0},
+    )
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.3.4.5", "::1", "::ffff:127.0.0.1"])
+def test_the_control_endpoints_answer_on_loopback(sandbox, address):
+    assert _from_address(sandbox, address, _post("/sandbox/configure", {"credits": 20}))[0] == 200
+    status, state = _from_address(sandbox, address, _get("/sandbox/state"))
+    assert status == 200 and state["credits"] == 20.0
+
+
+class _Recording(SandboxLanding):
+    """The command's landing, recording the host it was asked for, bound to loopback and not served."""
+
+    hosts: list[str] = []
+
+    def __init__(self, token, host, *args, **kwargs):
+        _Recording.hosts.append(host)
+        super().__init__(token, "127.0.0.1", *args, **kwargs)
+
+    def serve_forever(self):
+        pass
+
+    def stop(self):
+        self._server.server_close()  # never served: nothing to shut down
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    _Recording.hosts = []
+    monkeypatch.setattr(sandbox_landing, "SandboxLanding", _Recording)
+    return _Recording.hosts
+
+
+@pytest.mark.parametrize("host", [ALL_INTERFACES, "::", "192.168.1.20", "example.com"])
+def test_the_command_refuses_a_host_not_on_loopback_without_allow_remote(recording, host):
+    with pytest.raises(CommandError, match="Add --allow-remote") as refused:
+        call_command("sandbox_landing", "--host", host, "--port", "0", stdout=io.StringIO())
+    assert repr(host) in str(refused.value)
+    assert recording == []  # nothing was bound
+
+
+def test_the_command_serves_a_remote_host_with_allow_remote_and_loopback_without(recording):
+    call_command("sandbox_landing", "--host", ALL_INTERFACES, "--allow-remote", "--port", "0", stdout=io.StringIO())
+    call_command("sandbox_landing", "--host", "localhost", "--port", "0", stdout=io.StringIO())
+    call_command("sandbox_landing", "--port", "0", stdout=io.StringIO())
+    assert recording == [ALL_INTERFACES, "localhost", "127.0.0.1"]
+
+
+def test_the_command_line_names_the_flag():
+    env = {**ENV, "VERS_AUTH_TOKEN": "cmd-token"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "sandbox_landing", "--host", ALL_INTERFACES, "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "not a loopback address" in result.stderr and "--allow-remote" in result.stderr

@@ -55,7 +55,14 @@ def test_defaults():
     assert got["db"] == "django.db.backends.sqlite3"
     assert got["db_name"] == str(ROOT / "db.sqlite3")
     assert got["cache"] == "django.core.cache.backends.locmem.LocMemCache"
-    assert got["credits"] == {"LANDING_URL": "https://vers.sh", "AUTH_TOKEN": None, "TIMEOUT": 20.0, "SANDBOX": False}
+    assert got["credits"] == {
+        "LANDING_URL": "https://vers.sh",
+        "AUTH_TOKEN": None,
+        "TIMEOUT": 20.0,
+        "SANDBOX": False,
+        "TOPUP_PERMISSION": None,
+        "TOPUP_CONTACT": "",
+    }
 
 
 def test_debug_generates_a_development_key():
@@ -72,6 +79,8 @@ def test_everything_from_the_environment():
         VERS_AUTH_TOKEN="tok",
         VERS_LANDING_TIMEOUT="7.5",
         VERS_SANDBOX="on",
+        CREDITS_TOPUP_PERMISSION="credits.top_up",
+        CREDITS_TOPUP_CONTACT="Ask Ada.",
     )
     assert got["hosts"] == ["reef.example.com", ".reef.test"]
     assert got["db"] == "django.db.backends.postgresql"
@@ -81,6 +90,8 @@ def test_everything_from_the_environment():
         "AUTH_TOKEN": "tok",
         "TIMEOUT": 7.5,
         "SANDBOX": True,
+        "TOPUP_PERMISSION": "credits.top_up",
+        "TOPUP_CONTACT": "Ask Ada.",
     }
 
 

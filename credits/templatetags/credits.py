@@ -2,6 +2,9 @@
 
 Rendering reads settings and reverses URLs, nothing more: no database query and no call to
 the landing. The balance and the recent top-ups are fetched by ``credits.js`` after load.
+Only when ``CREDITS["TOPUP_PERMISSION"]`` is set does it ask whether the user holds it
+(``has_perm``: Django's permission queries, once per request) and, for one who does not,
+who to ask (one query, cached a minute).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from django.utils.translation import gettext as _
 from ..amounts import preset_amounts
 from ..conf import CreditsSettings, get_settings
 from ..models import format_dollars
+from ..permissions import may_top_up, who_to_ask
 
 register = template.Library()
 
@@ -52,14 +56,26 @@ def texts(conf: CreditsSettings) -> dict[str, str]:
     }
 
 
+def _may_top_up(conf: CreditsSettings, request: Any) -> bool:
+    """Whether to show the amounts. With no permission required every logged-in user may, so
+    the user is not even loaded (no query), as before permissions existed."""
+    if conf.TOPUP_PERMISSION is None:
+        return True
+    return may_top_up(getattr(request, "user", None))
+
+
 def widget_context(context: template.Context | dict[str, Any], source: str) -> dict[str, Any]:
-    """What the header menu and the inline widget render from: no query, no landing call."""
+    """What the header menu and the inline widget render from: no landing call, and no query
+    unless a permission is required (see the module's docstring)."""
     conf = get_settings()
     request = context.get("request")
     uid = "credits-" + uuid.uuid4().hex[:10]
+    allowed = _may_top_up(conf, request)
     return {
         "uid": uid,
         "source": source,
+        "may_top_up": allowed,
+        "who_to_ask": "" if allowed else who_to_ask(),
         "presets": [
             {"cents": cents, "dollars": cents // 100, "label": format_dollars(cents)} for cents in preset_amounts(conf)
         ],

@@ -19,7 +19,9 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username=options["username"])
         user.set_unusable_password()  # nobody logs in with a default password: only by link
         user.is_active = True
-        user.is_staff = user.is_superuser = True  # the demo user may read the audit in the admin
+        # A plain user: log-in links are not for staff or superusers (an older demo user that
+        # was one is made plain again). The admin is for a superuser with a password.
+        user.is_staff = user.is_superuser = False
         user.save()
         username = user.get_username()
         self.stdout.write(f"Log in as {username} at {link_for(user, options['url'])} ({validity()}).")

@@ -134,6 +134,30 @@
     revealContinue(stopped || list);
   });
 
+  // An automatic top-up is on its way: ask for the balance every few seconds (for at most
+  // ten minutes) and offer Continue as soon as it shows credits again.
+  var autoTimer = 0, autoUntil = 0;
+  function waiting() { return list.querySelectorAll("[data-chat-auto-topup]:not([data-landed])"); }
+  function watchAutoTopup() {
+    if (!waiting().length || autoTimer) return;
+    autoUntil = Date.now() + 600000;
+    autoTimer = setInterval(function () {
+      if (!waiting().length || Date.now() > autoUntil) { clearInterval(autoTimer); autoTimer = 0; return; }
+      document.dispatchEvent(new CustomEvent("credits:refresh"));
+    }, Number(root.dataset.autoTopupPollMs) || 2000);
+  }
+  document.addEventListener("credits:balance", function (event) {
+    var balance = event.detail;
+    if (!balance || !(balance.remaining > 0)) return;
+    waiting().forEach(function (note) {
+      note.dataset.landed = "true";
+      note.textContent = note.dataset.textLanded;
+      revealContinue(note.closest("[data-chat-stopped]") || list);
+    });
+  });
+  new MutationObserver(watchAutoTopup).observe(list, {childList: true});
+
   holdContinue(list);
+  watchAutoTopup();
   if (!location.hash && list.lastElementChild) list.lastElementChild.scrollIntoView({block: "nearest"});
 })();

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from credits.conf import get_settings
-from credits.sandbox import MODES, FaultConfig, SandboxLanding
+from credits.sandbox import MODES, FaultConfig, SandboxLanding, is_loopback
 
 
 def _json_object(raw: str) -> dict[str, Any]:
@@ -26,7 +26,12 @@ class Command(BaseCommand):
     help = "Run the sandbox landing (a stand-in billing service) over HTTP, with the site's token."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--host", default="127.0.0.1", help="a loopback address unless --allow-remote is given")
+        parser.add_argument(
+            "--allow-remote",
+            action="store_true",
+            help="serve on a --host that is not loopback (the /sandbox/ control endpoints still answer only on loopback)",
+        )
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument(
             "--credits", type=float, default=10.0, help="starting credits in dollars (unless --state-file has some)"
@@ -44,6 +49,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not is_loopback(options["host"]) and not options["allow_remote"]:
+            raise CommandError(
+                f"--host {options['host']!r} is not a loopback address (127.0.0.1, ::1, localhost): the sandbox "
+                "landing is for one machine. Add --allow-remote to serve it to other machines anyway."
+            )
         token = get_settings().AUTH_TOKEN
         if not token:
             raise CommandError(

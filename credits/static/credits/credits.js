@@ -1,14 +1,15 @@
 /* reef credits: the header menu, the balance and the inline widget. No framework, no build.
    Every URL, sentence and the CSRF token come from the page; see credits/templates/credits/.
    A page may set options before this script runs: window.reefCredits = {pollMs: 2000,
-   pollMaxMs: 15000, watchMs: 600000} (how often the recent top-ups are checked while an
-   outcome is unknown, and for how long a widget keeps checking). */
+   pollMaxMs: 15000, watchMs: 600000, refreshMs: 30000} (how often the recent top-ups are
+   checked while an outcome is unknown, for how long a widget keeps checking, and how often
+   the balance is refreshed). Each balance shown is also sent as a "credits:balance" event. */
 (function () {
   "use strict";
   var options = window.reefCredits || {};
   if (typeof options.scan === "function") { options.scan(); return; }
 
-  var REFRESH_MS = 30000;
+  var REFRESH_MS = Number(options.refreshMs) > 0 ? Number(options.refreshMs) : 30000;
   var POLL_MS = Number(options.pollMs) > 0 ? Number(options.pollMs) : 2000;
   var POLL_MAX_MS = Math.max(POLL_MS, Number(options.pollMaxMs) > 0 ? Number(options.pollMaxMs) : 15000);
   var WATCH_MS = Number(options.watchMs) > 0 ? Number(options.watchMs) : 600000;
@@ -80,6 +81,9 @@
       if (detail) detail.textContent = el.title;
     });
     place();
+    if (body && typeof body.remaining === "number") {
+      document.dispatchEvent(new CustomEvent("credits:balance", {detail: body}));
+    }
   }
   // fresh: the balance has just changed, so a fetch already under way (which may have been
   // answered before the change) is followed by one more.
@@ -325,6 +329,81 @@
     });
   }
 
+  /* --- auto top-up: the header's section and notice, from GET auto-topup ----------------- */
+  function autoText(section, name, values) { return fill(section.getAttribute("data-text-" + name) || "", values || {}); }
+  function showAuto(root, state) {
+    var section = $(root, "[data-credits-auto]"), notice = $(root, "[data-credits-auto-notice]");
+    var reasonText = state && state.disabledReason && section ? autoText(section, "reason", {reason: state.disabledReason}) : "";
+    if (notice) { notice.textContent = reasonText; notice.hidden = !reasonText; }
+    if (!section) return;
+    var summary = $(section, "[data-credits-auto-summary]"), form = $(section, "[data-credits-auto-form]");
+    var reason = $(section, "[data-credits-auto-reason]");
+    if (!state) { summary.textContent = autoText(section, "error"); form.hidden = true; return; }
+    var values = {threshold: dollars(state.thresholdCents), amount: dollars(state.amountCents),
+                  cap: dollars(state.monthlyCapCents), spent: dollars(state.spentThisMonthCents)};
+    reason.textContent = reasonText;
+    reason.hidden = !reasonText;
+    var spent = autoText(section, "spent", values);
+    summary.textContent = state.enabled ? autoText(section, "on", values) + " " + spent
+                                        : autoText(section, "off") + (state.canManage ? "" : " " + autoText(section, "ask"));
+    form.hidden = !state.canManage;
+    if (state.canManage && !section.creditsAutoEditing) {
+      $(form, "[data-auto-field=enabled]").checked = state.enabled;
+      ["thresholdCents", "amountCents", "monthlyCapCents"].forEach(function (name) {
+        $(form, "[data-auto-field=" + name + "]").value = String(Math.floor(state[name] / 100));
+      });
+    }
+    $(form, "[data-credits-auto-spent]").textContent = spent;
+    place();
+  }
+  function loadAuto(root) {
+    if (!root.dataset.autoTopupUrl || root.creditsAutoFetch) return;
+    root.creditsAutoFetch = getJson(root.dataset.autoTopupUrl).then(function (a) {
+      showAuto(root, a.status === 200 ? a.body : null);
+    }, function () { showAuto(root, null); }).then(function () { root.creditsAutoFetch = null; });
+  }
+  function setupAuto(root) {
+    var section = $(root, "[data-credits-auto]");
+    if (!root.dataset.autoTopupUrl) return;
+    loadAuto(root); // one small request per page: the notice when it was turned off
+    if (!section) return;
+    var form = $(section, "[data-credits-auto-form]");
+    var status = $(section, "[data-credits-auto-status]"), alert = $(section, "[data-credits-auto-error]");
+    form.addEventListener("input", function () { section.creditsAutoEditing = true; });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var body = {enabled: $(form, "[data-auto-field=enabled]").checked}, problem = null;
+      ["thresholdCents", "amountCents", "monthlyCapCents"].forEach(function (name) {
+        var input = $(form, "[data-auto-field=" + name + "]"), value = input.value.trim();
+        var bad = !/^\d+$/.test(value);
+        input.setAttribute("aria-invalid", String(bad));
+        if (bad && !problem) problem = input;
+        body[name] = bad ? null : Number(value) * 100;
+      });
+      status.textContent = "";
+      alert.textContent = "";
+      if (problem) { alert.textContent = autoText(section, "invalid"); problem.focus(); return; }
+      status.textContent = autoText(section, "saving");
+      fetch(root.dataset.autoTopupUrl, {
+        method: "PUT",
+        credentials: "same-origin",
+        headers: {"Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken(root)},
+        body: JSON.stringify(body)
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (b) { return {status: r.status, body: b}; });
+      }).then(function (a) {
+        if (a.status === 200) {
+          section.creditsAutoEditing = false;
+          showAuto(root, a.body);
+          status.textContent = autoText(section, "saved");
+        } else {
+          status.textContent = "";
+          alert.textContent = (a.body && a.body.error) || autoText(section, "error");
+        }
+      }, function () { status.textContent = ""; alert.textContent = autoText(section, "unsaved"); });
+    });
+  }
+
   /* --- wiring ---------------------------------------------------------------------------- */
   function setup(root) {
     if (root.creditsReady) return;
@@ -349,6 +428,7 @@
     });
     var toggle = $(root, ".credits-toggle"), panel = $(root, ".credits-panel");
     if (toggle && panel) setupMenu(root, toggle, panel);
+    setupAuto(root);
     recall(root);
   }
 
@@ -360,7 +440,9 @@
       if (recentStale || !$(root, ".credits-item")) loadRecent();
       else pollRecent(true);
       loadBalance();
-      $(panel, "button").focus();
+      loadAuto(root);
+      var first = $(panel, "button:not([hidden])");
+      if (first) first.focus();
     }
     function close(refocus) {
       if (panel.hidden) return;
