@@ -187,6 +187,7 @@ def test_the_demo_user_has_no_usable_password_and_gets_a_link(client, django_use
     demo = django_user_model.objects.get(username="demo")
     assert not demo.has_usable_password()
     assert demo.is_active and not demo.is_staff and not demo.is_superuser  # links are not for staff
+    assert demo.has_perm("credits.manage_auto_topup")  # the demo team's manager: auto top-up can be tried
     first_line = out.getvalue().splitlines()[0]
     assert "password" not in first_line and "single use, valid for 10 minutes" in first_line
     url = first_line.split(" at ", 1)[1].split(" ", 1)[0]

@@ -3,13 +3,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandParser
 
 from .magic_link import link_for, validity
 
 
 class Command(BaseCommand):
-    help = "Create the demo user (with no usable password) and print a single-use link that logs it in."
+    help = (
+        "Create the demo user (no usable password, allowed to manage the auto top-up) and print a "
+        "single-use link that logs it in."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="demo")
@@ -23,6 +27,11 @@ class Command(BaseCommand):
         # was one is made plain again). The admin is for a superuser with a password.
         user.is_staff = user.is_superuser = False
         user.save()
+        # The demo team's manager: the header menu lets it set up the auto top-up.
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label="credits", codename="manage_auto_topup")
+        )
         username = user.get_username()
         self.stdout.write(f"Log in as {username} at {link_for(user, options['url'])} ({validity()}).")
         self.stdout.write(f"Another link: python manage.py magic_link {username} --url {options['url'].rstrip('/')}")
+        self.stdout.write(f"{username} may add credits and manage the auto top-up (the + credits menu).")
