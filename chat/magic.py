@@ -203,7 +203,9 @@ class _Masked(str):
 
 
 def _no_referrer(response: HttpResponse) -> HttpResponse:
-    response["Referrer-Policy"] = "no-referrer"  # the secret stays out of other sites' logs
+    response["Referrer-Policy"] = (
+        "same-origin"  # the secret stays out of other sites' logs; our own POST keeps its Origin (CSRF)
+    )
     return response
 
 

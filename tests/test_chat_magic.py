@@ -60,12 +60,12 @@ def test_a_server_with_the_token_gets_a_link_that_logs_in_once(client, settings,
 
     page = client.get(path_of(body["url"]))  # opening the link: a page with a button, nobody logged in
     assert page.status_code == 200 and "_auth_user_id" not in client.session
-    assert page["Referrer-Policy"] == "no-referrer" and "no-store" in page["Cache-Control"]
-    assert '<meta name="referrer" content="no-referrer">' in page.content.decode()
+    assert page["Referrer-Policy"] == "same-origin" and "no-store" in page["Cache-Control"]
+    assert '<meta name="referrer" content="same-origin">' in page.content.decode()
 
     login = press_log_in(client, path_of(body["url"]))
     assert login.status_code == 302 and login["Location"] == "/ui/"
-    assert login["Referrer-Policy"] == "no-referrer" and "no-store" in login["Cache-Control"]
+    assert login["Referrer-Policy"] == "same-origin" and "no-store" in login["Cache-Control"]
     assert client.get("/ui/").status_code == 200  # logged in
     assert int(client.session["_auth_user_id"]) == user.pk
 

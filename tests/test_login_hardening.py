@@ -110,7 +110,7 @@ def test_opening_a_link_logs_nobody_in_and_spends_nothing_then_the_button_logs_i
     for _ in range(3):
         page = preview.get(path)
         assert page.status_code == 200 and "no-store" in page["Cache-Control"]
-        assert '<meta name="referrer" content="no-referrer">' in page.content.decode()
+        assert '<meta name="referrer" content="same-origin">' in page.content.decode()
     assert preview.head(path).status_code == 200
     assert not logged_in(preview)
     assert MagicLink.objects.get().used_at is None  # not spent
