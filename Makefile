@@ -77,6 +77,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/topup_latency.py
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+	$(BIN)/python bench/serve.py --postgres $(POSTGRES_URL) $(SERVE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles

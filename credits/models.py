@@ -123,6 +123,8 @@ class TopupAttempt(models.Model):
         ]
         indexes = [
             models.Index(fields=["user", "created_at"], name="credits_user_created"),
+            # Every row of one (user, key), live or not: the claim reads them, whatever the history.
+            models.Index(fields=["user", "idempotency_key"], name="credits_user_key"),
             models.Index(fields=["settle_at"], name="credits_unsettled_due", condition=models.Q(status__in=UNSETTLED)),
         ]
 

@@ -1,0 +1,1 @@
+"""The site bench/serve.py runs: reef_site with one extra route, the cheapest Django proxy."""
