@@ -142,6 +142,20 @@ class AutoTopupForm(_AutoForm):
         return data
 
 
+# What the rule keeps about itself: shown in the admin, never edited there.
+AUTO_TOPUP_STATE = (
+    "spent_this_month",
+    "enabled_by",
+    "failures_in_a_row",
+    "disabled_reason",
+    "disabled_at",
+    "armed",
+    "in_flight_key",
+    "in_flight_since",
+    "updated_at",
+)
+
+
 @admin.register(AutoTopup)
 class AutoTopupAdmin(_AutoAdmin):
     """The team's one auto top-up setting. Turning it on here makes you the user the
@@ -153,32 +167,10 @@ class AutoTopupAdmin(_AutoAdmin):
         (None, {"fields": ("enabled", "threshold_cents", "amount_cents", "monthly_cap_cents")}),
         (
             _("State"),
-            {
-                "fields": (
-                    "spent_this_month",
-                    "enabled_by",
-                    "failures_in_a_row",
-                    "disabled_reason",
-                    "disabled_at",
-                    "armed",
-                    "in_flight_key",
-                    "in_flight_since",
-                    "updated_at",
-                )
-            },
+            {"fields": AUTO_TOPUP_STATE},
         ),
     )
-    readonly_fields = (
-        "spent_this_month",
-        "enabled_by",
-        "failures_in_a_row",
-        "disabled_reason",
-        "disabled_at",
-        "armed",
-        "in_flight_key",
-        "in_flight_since",
-        "updated_at",
-    )
+    readonly_fields = AUTO_TOPUP_STATE
 
     @admin.display(description=_("threshold"))
     def threshold(self, obj: AutoTopup) -> str:

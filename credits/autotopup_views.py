@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from . import autotopup
 from .amounts import validate_amount_cents
 from .outcomes import Answer, error
-from .views import MAX_BODY_BYTES, gate, parse_body, respond
+from .views import gate, read_body, respond
 
 METHODS = ("GET", "PUT")
 
@@ -70,10 +70,7 @@ def auto_topup(request: HttpRequest) -> JsonResponse:
         return JsonResponse(autotopup.state(request.user))
     if not request.user.has_perm(autotopup.PERMISSION):
         return respond(error(403, "forbidden", _("Only a team member allowed to manage auto top-up can change it.")))
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-        return respond(error(400, "invalid_json", _("The request body is larger than 4 KiB.")))
-    data = parse_body(request.read(MAX_BODY_BYTES + 1))
+    data = read_body(request)
     if isinstance(data, Answer):
         return respond(data)
     values = validate(data)

@@ -96,6 +96,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def read_body(request: HttpRequest) -> dict[str, Any] | Answer:
+    """The request's JSON object (at most 4 KiB, by its Content-Length and by what is read),
+    or the 400 that says what is wrong with it."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        return error(400, "invalid_json", _("The request body is larger than 4 KiB."))
+    return parse_body(request.read(MAX_BODY_BYTES + 1))
+
+
 def parse_body(raw: bytes) -> dict[str, Any] | Answer:
     """The request's JSON object, or the 400 that says what is wrong with it."""
     if len(raw) > MAX_BODY_BYTES:
@@ -122,10 +131,7 @@ async def topup_credits(request: HttpRequest) -> JsonResponse:
     user = await request.auser()  # loaded by agate already
     if not await amay_top_up(user):  # before the body: nothing is read, recorded or sent
         return respond(error(403, "forbidden", refusal_sentence(await awho_to_ask())))
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-        return respond(error(400, "invalid_json", _("The request body is larger than 4 KiB.")))
-    data = parse_body(request.read(MAX_BODY_BYTES + 1))
+    data = read_body(request)
     if isinstance(data, Answer):
         return respond(data)
     try:
