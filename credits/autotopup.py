@@ -38,7 +38,7 @@ from django.utils.translation import gettext as _
 from . import tasks
 from .conf import get_settings
 from .models import UNSETTLED, AutoTopup, Source, Status, TopupAttempt
-from .signals import auto_topup_disabled, topup_failed, topup_succeeded
+from .signals import auto_topup_disabled, send_robustly, topup_failed, topup_succeeded
 
 logger = logging.getLogger("credits")
 
@@ -298,6 +298,4 @@ def _failed(key: str, message: str) -> None:
         row.save()
     logger.warning("auto top-up %s failed (%d in a row): %s", key, row.failures_in_a_row, message)
     if disabled:
-        for receiver_, result in auto_topup_disabled.send_robust(AutoTopup, auto_topup=row, reason=row.disabled_reason):
-            if isinstance(result, Exception):
-                logger.error("auto top-up: signal receiver %r failed", receiver_, exc_info=result)
+        send_robustly(auto_topup_disabled, AutoTopup, auto_topup=row, reason=row.disabled_reason)

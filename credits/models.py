@@ -38,12 +38,13 @@ class Source(models.TextChoices):
     AUTO = "auto", _("Automatic top-up")
 
 
-class TopupAttemptQuerySet(models.QuerySet["TopupAttempt"]):
-    def unsettled(self, now: datetime) -> TopupAttemptQuerySet:
-        """Attempts whose outcome is not known: unknown, or pending past the time their
-        landing call could still be running. No new charge goes out for their user."""
-        return self.filter(models.Q(status=Status.UNKNOWN) | models.Q(status=Status.PENDING, settle_at__lte=now))
+def unsettled_at(now: datetime) -> models.Q:
+    """Attempts whose outcome is not known: unknown, or pending past the time their landing
+    call could still be running. No new charge goes out for their user."""
+    return models.Q(status=Status.UNKNOWN) | models.Q(status=Status.PENDING, settle_at__lte=now)
 
+
+class TopupAttemptQuerySet(models.QuerySet["TopupAttempt"]):
     def due(self, now: datetime) -> TopupAttemptQuerySet:
         """Unsettled attempts whose next settlement try is due."""
         return self.filter(status__in=UNSETTLED, settle_at__lte=now)
@@ -140,7 +141,7 @@ class TopupAttempt(models.Model):
         return self.status not in UNSETTLED
 
     def is_unsettled_at(self, now: datetime) -> bool:
-        """The rule of :meth:`TopupAttemptQuerySet.unsettled`, for a row in hand."""
+        """The rule of :func:`unsettled_at`, for a row in hand."""
         return self.status == Status.UNKNOWN or (
             self.status == Status.PENDING and self.settle_at is not None and self.settle_at <= now
         )

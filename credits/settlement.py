@@ -25,7 +25,7 @@ from django.utils import timezone
 from . import balance as balances
 from . import client, tasks
 from .conf import CreditsSettings, get_settings
-from .models import UNSETTLED, SettledBy, Status, TopupAttempt
+from .models import UNSETTLED, SettledBy, Status, TopupAttempt, unsettled_at
 from .outcomes import (
     Answer,
     Outcome,
@@ -35,7 +35,7 @@ from .outcomes import (
     msg_unsettled,
     settled_outcome,
 )
-from .signals import topup_failed, topup_succeeded
+from .signals import send_robustly, topup_failed, topup_succeeded
 
 logger = logging.getLogger("credits")
 
@@ -153,11 +153,7 @@ def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> N
     window = now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS)
     rows = list(
         TopupAttempt.objects.filter(user_id=user.pk)
-        .filter(
-            Q(status=Status.UNKNOWN)
-            | Q(status=Status.PENDING, settle_at__lte=now)
-            | Q(status=Status.SUCCEEDED, outcome_shown=False, created_at__gte=window)
-        )
+        .filter(unsettled_at(now) | Q(status=Status.SUCCEEDED, outcome_shown=False, created_at__gte=window))
         .exclude(idempotency_key=key, key_live=True)
         .order_by("created_at")
     )
@@ -241,9 +237,6 @@ def _announce(attempt: TopupAttempt, outcome: Outcome) -> None:
             balances.remember_balance(outcome.balance)  # or forget the cached one, so the next read is fresh
         except Exception:
             logger.exception("top-up %s: the cached balance could not be updated", attempt.pk)
-        results = topup_succeeded.send_robust(TopupAttempt, attempt=attempt, balance=outcome.balance)
+        send_robustly(topup_succeeded, TopupAttempt, attempt=attempt, balance=outcome.balance)
     else:
-        results = topup_failed.send_robust(TopupAttempt, attempt=attempt)
-    for receiver, result in results:
-        if isinstance(result, Exception):
-            logger.error("top-up %s: signal receiver %r failed", attempt.pk, receiver, exc_info=result)
+        send_robustly(topup_failed, TopupAttempt, attempt=attempt)

@@ -5,7 +5,12 @@ granted the credits; ``topup_failed(sender=TopupAttempt, attempt=...)`` after an
 outcome. They are sent robustly: a failing receiver is logged and never changes the answer.
 """
 
+import logging
+from typing import Any
+
 from django.dispatch import Signal
+
+logger = logging.getLogger("credits")
 
 topup_succeeded = Signal()
 topup_failed = Signal()
@@ -13,3 +18,11 @@ topup_failed = Signal()
 # ``auto_topup_disabled(sender=AutoTopup, auto_topup=..., reason=str)`` after three automatic
 # top-ups in a row failed and the site turned auto top-up off (a host may send mail).
 auto_topup_disabled = Signal()
+
+
+def send_robustly(signal: Signal, sender: Any, **kwargs: Any) -> None:
+    """Send ``signal``; a receiver that fails is logged with its traceback and changes nothing."""
+    for receiver, result in signal.send_robust(sender, **kwargs):
+        if isinstance(result, Exception):
+            about = ", ".join(f"{name}={value}" for name, value in kwargs.items())
+            logger.error("signal receiver %r failed (%s)", receiver, about, exc_info=result)
