@@ -3,19 +3,22 @@
 Every claimed attempt gets a settlement task, due when its landing call can no longer be
 running; an unknown first answer, and every settlement try that gets no definite answer,
 queue the next one at the attempt's new ``settle_at`` (with backoff). A task does nothing if
-the attempt has its answer, or if a later schedule superseded it. The host chooses the backend in ``TASKS``; with the database backend on
-the attempts' own database the task is queued in the claim's transaction, with any other
-backend right after the commit (a crash in between is caught by ``settle_topups``).
+the attempt has its answer, or if a later schedule superseded it. The host chooses the
+backend in ``TASKS``; with the database backend on the attempts' own database a task is
+queued in the caller's transaction, with any other backend right after the commit (a crash in
+between is caught by ``settle_topups``, or a stale auto top-up claim is released).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
+from django_tasks.base import Task
 
 from .models import SettledBy, TopupAttempt
 
@@ -50,12 +53,28 @@ def schedule_settlement(attempt: TopupAttempt) -> None:
         # Nothing can wait in this backend (an immediate one would settle a call still in
         # flight): ``settle_topups`` and the next top-up settle instead; a check warns.
         return
-    deferred = settle_topup.using(run_after=attempt.settle_at)
-    args = (str(attempt.pk), attempt.settle_at.isoformat())
-    if _queues_in_the_database(backend, attempt._state.db or "default"):
+    _enqueue(
+        settle_topup.using(run_after=attempt.settle_at),
+        (str(attempt.pk), attempt.settle_at.isoformat()),
+        attempt._state.db or "default",
+        f"top-up {attempt.pk}: its settlement could not be queued; settle_topups will settle it",
+    )
+
+
+def _enqueue(deferred: Task[Any, Any], args: tuple[str, ...], using: str, failure: str) -> None:
+    """Queue ``deferred(*args)`` in the caller's transaction where the backend keeps its queue
+    in that database, else right after the commit (logging ``failure`` if that fails)."""
+    if _queues_in_the_database(deferred.get_backend(), using):
         deferred.enqueue(*args)
-    else:
-        transaction.on_commit(lambda: _enqueue_logged(deferred, *args), using=attempt._state.db)
+        return
+
+    def after_commit() -> None:
+        try:
+            deferred.enqueue(*args)
+        except Exception:
+            logger.exception(failure)
+
+    transaction.on_commit(after_commit, using=using)
 
 
 def _queues_in_the_database(backend: object, alias: str) -> bool:
@@ -69,13 +88,6 @@ def _queues_in_the_database(backend: object, alias: str) -> bool:
     return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == alias
 
 
-def _enqueue_logged(deferred: object, attempt_id: str, due: str) -> None:
-    try:
-        deferred.enqueue(attempt_id, due)  # type: ignore[attr-defined]
-    except Exception:
-        logger.exception("top-up %s: its settlement could not be queued; settle_topups will settle it", attempt_id)
-
-
 @task()
 def run_auto_topup(key: str) -> str:
     """Charge the automatic top-up claimed under ``key`` (see :mod:`credits.autotopup`)."""
@@ -87,15 +99,4 @@ def run_auto_topup(key: str) -> str:
 def schedule_auto_topup(key: str, using: str = "default") -> None:
     """Queue :func:`run_auto_topup`: in the claim's transaction with the database backend on
     the same database, else right after the commit (a lost enqueue is released as stale)."""
-    backend = run_auto_topup.get_backend()
-    if _queues_in_the_database(backend, using):
-        run_auto_topup.enqueue(key)
-    else:
-        transaction.on_commit(lambda: _enqueue_auto_logged(key), using=using)
-
-
-def _enqueue_auto_logged(key: str) -> None:
-    try:
-        run_auto_topup.enqueue(key)
-    except Exception:
-        logger.exception("auto top-up %s could not be queued; it is released once stale", key)
+    _enqueue(run_auto_topup, (key,), using, f"auto top-up {key} could not be queued; it is released once stale")
