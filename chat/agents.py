@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from credits import client
 from credits.autotopup import observe
-from credits.balance import parse_balance, remember_balance
+from credits.balance import BalanceUnavailable, parse_balance, read_balance, remember_balance
 
 from .conf import get_settings
 
@@ -74,13 +74,10 @@ class DemoAgent:
     """
 
     def respond(self, conversation: Conversation, message: Message) -> AgentReply:
-        asked = timezone.now()
-        response = client.credits()
-        balance = parse_balance(response.data) if 200 <= response.status < 300 else None
-        if balance is None:
-            raise AgentError(_("the landing answered %(status)s without a balance") % {"status": response.status})
-        remember_balance(balance)
-        observe(balance["remaining"], asked)  # the site learnt the balance: the auto top-up rule looks
+        try:
+            balance = read_balance()  # fresh, and the auto top-up rule sees it
+        except BalanceUnavailable as exc:
+            raise AgentError(str(exc)) from exc
         if balance["remaining"] <= 0:
             return AgentReply(NO_CREDITS_TEXT, out_of_credits=True)
         cents = get_settings().SPEND_CENTS

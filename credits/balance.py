@@ -42,10 +42,14 @@ def get_balance() -> dict[str, float]:
     many landing calls are in flight, and ``BalanceUnavailable`` when the landing cannot be
     reached or answers badly. Never a made-up zero.
     """
-    cache = caches[get_settings().BALANCE_CACHE_ALIAS]
-    cached = cache.get(CACHE_KEY)
-    if cached is not None:
-        return dict(cached)
+    cached = caches[get_settings().BALANCE_CACHE_ALIAS].get(CACHE_KEY)
+    return dict(cached) if cached is not None else read_balance()
+
+
+def read_balance() -> dict[str, float]:
+    """A fresh balance from the landing, past the cache (which it then holds): what
+    :func:`get_balance` does on a miss, and what a task that spends credits needs. The auto
+    top-up rule sees it. Raises as :func:`get_balance` does."""
     asked = timezone.now()
     try:
         balance = _balance_of(client.credits())

@@ -160,7 +160,7 @@ def topup_seen(request: HttpRequest) -> JsonResponse:
     refused = gate(request, "POST", csrf=True)
     if refused is not None:
         return respond(refused)
-    data = parse_body(request.read(MAX_BODY_BYTES + 1))
+    data = read_body(request)
     if isinstance(data, Answer):
         return respond(data)
     attempt = data.get("attempt")
