@@ -65,7 +65,7 @@ def as_reply(answer: AgentReply | str) -> AgentReply:
 
 
 class DemoAgent:
-    """The demo agent of CONTRACT.md section 5: balance first, then spend, then answer.
+    """The demo agent of docs/contract.md section 5: balance first, then spend, then answer.
 
     It asks ``GET /api/reef/credits``; with nothing remaining the task stops with
     "No credits available". Otherwise it spends ``CHAT["SPEND_CENTS"]`` through

@@ -1,4 +1,4 @@
-"""The auto top-up rule (CONTRACT.md section 7).
+"""The auto top-up rule (docs/contract.md section 7).
 
 When the site learns the balance from the landing (:func:`observe`: a balance refresh, a
 task that ran out of credits, a successful top-up's answer) and ``remaining`` is below the

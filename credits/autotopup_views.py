@@ -1,4 +1,4 @@
-"""``GET``/``PUT auto-topup``: the team's auto top-up setting as JSON (CONTRACT.md section 7)."""
+"""``GET``/``PUT auto-topup``: the team's auto top-up setting as JSON (docs/contract.md section 7)."""
 
 from __future__ import annotations
 

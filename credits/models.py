@@ -109,7 +109,7 @@ class TopupAttempt(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("top-up attempt")
-        # Team rules (CONTRACT.md section 7): who may add credits when the site requires a
+        # Team rules (docs/contract.md section 7): who may add credits when the site requires a
         # permission (CREDITS["TOPUP_PERMISSION"]), and who may manage the auto top-up.
         permissions = [
             ("top_up", _("Can add credits to the team")),

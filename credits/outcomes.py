@@ -1,4 +1,4 @@
-"""The outcome table (CONTRACT.md section 2), written once: pure, no database.
+"""The outcome table (docs/contract.md section 2), written once: pure, no database.
 
 A landing answer or a failure to get one goes in; what the audit records and what the
 browser is told come out. :func:`settled_outcome` is the same table read by settlement,

@@ -1,4 +1,4 @@
-"""Who may add credits, and whom the others should ask (CONTRACT.md section 7).
+"""Who may add credits, and whom the others should ask (docs/contract.md section 7).
 
 ``CREDITS["TOPUP_PERMISSION"]`` unset (the default): every logged-in user may, as in reef.
 Set to a permission name such as ``"credits.top_up"``: only users holding it (directly,

@@ -1,4 +1,4 @@
-"""Auto top-up (CONTRACT.md section 7): the JSON API, and the rule against the real sandbox
+"""Auto top-up (docs/contract.md section 7): the JSON API, and the rule against the real sandbox
 landing with a real background worker (db_worker) and balance reads from several processes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CONTRACT.md section 2's outcome table, row by row, against the sandbox landing over HTTP."""
+"""docs/contract.md section 2's outcome table, row by row, against the sandbox landing over HTTP."""
 
 from __future__ import annotations
 

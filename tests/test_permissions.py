@@ -1,4 +1,4 @@
-"""Who may add credits: CREDITS["TOPUP_PERMISSION"] (CONTRACT.md section 7)."""
+"""Who may add credits: CREDITS["TOPUP_PERMISSION"] (docs/contract.md section 7)."""
 
 from __future__ import annotations
 

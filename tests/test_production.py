@@ -1,4 +1,4 @@
-"""Serving like production (CONTRACT.md section 8): JSON for every answer under the API
+"""Serving like production (docs/contract.md section 8): JSON for every answer under the API
 prefix, /healthz, secrets kept out of logs, `check --deploy` from the environment, the
 Content-Security-Policy, and the site under gunicorn with reef_site/gunicorn.conf.py.
 

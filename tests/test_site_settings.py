@@ -1,4 +1,4 @@
-"""reef_site's settings from the environment (CONTRACT.md section 1), each in a fresh process."""
+"""reef_site's settings from the environment (docs/contract.md section 1), each in a fresh process."""
 
 from __future__ import annotations
 
