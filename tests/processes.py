@@ -29,6 +29,68 @@ from django.test import Client
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# --- reef_site's own settings in a child process -------------------------------------------
+
+MASKED = (
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "CACHE_URL",
+    "VERS_LANDING_URL",
+    "VERS_AUTH_TOKEN",
+    "VERS_LANDING_TIMEOUT",
+    "VERS_SANDBOX",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_PROXY_SSL_HEADER",
+    "CSRF_TRUSTED_ORIGINS",
+    "DATABASE_POOL",
+    "DATABASE_POOL_MIN_SIZE",
+    "DATABASE_POOL_MAX_SIZE",
+    "DATABASE_POOL_TIMEOUT",
+    "LOG_LEVEL",
+    "CREDITS_TOPUP_PERMISSION",
+    "CREDITS_TOPUP_CONTACT",
+)
+
+GUNICORN_VARS = (
+    "PORT",
+    "HOST",
+    "WEB_CONCURRENCY",
+    "FORWARDED_ALLOW_IPS",
+    "ACCESS_LOG",
+    "LOG_LEVEL",
+    "GUNICORN_TIMEOUT",
+    "GUNICORN_GRACEFUL_TIMEOUT",
+    "GUNICORN_KEEPALIVE",
+    "GUNICORN_MAX_REQUESTS",
+    "GUNICORN_MAX_REQUESTS_JITTER",
+)
+
+
+def reef_site_environment(**env: str) -> dict[str, str]:
+    """A child's environment for reef_site's own settings: nothing from this process or a
+    developer's .env (empty values mask it: read_env never overrides a variable that is set)."""
+    # DJANGO_ALLOW_ASYNC_UNSAFE is the browser tests' (tests/browser/conftest.py), never a site's.
+    dropped = {"GUNICORN_CMD_ARGS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in MASKED and k not in dropped}
+    base.update(dict.fromkeys((*MASKED, *GUNICORN_VARS), ""))
+    base.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "reef_site.settings",
+            "DEBUG": "off",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+    )
+    return base
+
+
 def logged_in_client(url: str, user: Any, timeout: float = 10.0) -> httpx.Client:
     """An HTTP client logged in as ``user`` on the site at ``url``, as the widget is one:
     session cookie, CSRF cookie and the CSRF header."""

@@ -36,7 +36,7 @@ from django.urls import path
 from reef_site import urls as site_urls
 from reef_site import views as site_views
 from reef_site.logfilters import AccessLogPaths, RedactSecrets
-from tests.processes import free_port
+from tests.processes import GUNICORN_VARS, free_port, reef_site_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "reef_site" / "gunicorn.conf.py"
@@ -315,64 +315,10 @@ def test_logging_is_configured_for_production(settings):
 
 # --- settings from the environment and `check --deploy` ------------------------------------
 
-MASKED = (
-    "SECRET_KEY",
-    "DEBUG",
-    "ALLOWED_HOSTS",
-    "DATABASE_URL",
-    "CACHE_URL",
-    "VERS_LANDING_URL",
-    "VERS_AUTH_TOKEN",
-    "VERS_LANDING_TIMEOUT",
-    "VERS_SANDBOX",
-    "SECURE_SSL_REDIRECT",
-    "SECURE_HSTS_SECONDS",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
-    "SECURE_HSTS_PRELOAD",
-    "SESSION_COOKIE_SECURE",
-    "CSRF_COOKIE_SECURE",
-    "SECURE_PROXY_SSL_HEADER",
-    "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_POOL",
-    "DATABASE_POOL_MIN_SIZE",
-    "DATABASE_POOL_MAX_SIZE",
-    "DATABASE_POOL_TIMEOUT",
-    "LOG_LEVEL",
-)
-
-
-GUNICORN_VARS = (
-    "PORT",
-    "HOST",
-    "WEB_CONCURRENCY",
-    "FORWARDED_ALLOW_IPS",
-    "ACCESS_LOG",
-    "LOG_LEVEL",
-    "GUNICORN_TIMEOUT",
-    "GUNICORN_GRACEFUL_TIMEOUT",
-    "GUNICORN_KEEPALIVE",
-    "GUNICORN_MAX_REQUESTS",
-    "GUNICORN_MAX_REQUESTS_JITTER",
-)
-
 
 def site_env(tmp_path: Path, **env: str) -> dict[str, str]:
-    """A child's environment: reef_site's settings, nothing from this process or a developer's
-    .env (empty values mask it: read_env never overrides a variable that is set)."""
-    # DJANGO_ALLOW_ASYNC_UNSAFE is the browser tests' (tests/browser/conftest.py), never a site's.
-    dropped = {"GUNICORN_CMD_ARGS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    base = {k: v for k, v in os.environ.items() if k not in MASKED and k not in dropped}
-    base.update(dict.fromkeys((*MASKED, *GUNICORN_VARS), ""))
-    base.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "reef_site.settings",
-            "DEBUG": "off",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
-    )
-    return base
+    """reef_site's environment for a child process, on a SQLite file of this test's."""
+    return reef_site_environment(DATABASE_URL=f"sqlite:///{tmp_path / 'site.sqlite3'}", **env)
 
 
 def production_env(tmp_path: Path) -> dict[str, str]:

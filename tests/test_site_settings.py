@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.processes import reef_site_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 PRINT = (
@@ -15,25 +16,17 @@ PRINT = (
     "'db_name': str(s.DATABASES['default']['NAME']), 'cache': s.CACHES['default']['BACKEND'], "
     "'credits': s.CREDITS, 'key': len(s.SECRET_KEY)}))"
 )
-VARS = (
-    "SECRET_KEY",
-    "DEBUG",
-    "ALLOWED_HOSTS",
-    "DATABASE_URL",
-    "CACHE_URL",
-    "VERS_LANDING_URL",
-    "VERS_AUTH_TOKEN",
-    "VERS_LANDING_TIMEOUT",
-    "VERS_SANDBOX",
-)
 
 
 def run(**env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in VARS and k != "DJANGO_SETTINGS_MODULE"}
-    # Empty values mask a developer's .env (read_env never overrides a variable that is set).
-    base.update({name: "" for name in VARS if name not in ("DEBUG",)})
-    base.update({"DJANGO_SETTINGS_MODULE": "reef_site.settings", "DEBUG": "off", **env})
-    return subprocess.run([sys.executable, "-c", PRINT], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", PRINT],
+        cwd=ROOT,
+        env=reef_site_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def settings_for(**env: str) -> dict:
@@ -99,12 +92,7 @@ def test_check_deploy_reports_a_missing_token():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=ROOT,
-        env={
-            **{k: v for k, v in os.environ.items() if k not in VARS},
-            "SECRET_KEY": "k" * 60,
-            "VERS_AUTH_TOKEN": "",
-            "DJANGO_SETTINGS_MODULE": "reef_site.settings",
-        },
+        env=reef_site_environment(SECRET_KEY="k" * 60),
         capture_output=True,
         text=True,
         timeout=60,
