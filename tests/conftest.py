@@ -107,3 +107,27 @@ def make_api(user: Any = None, *, csrf: bool = True) -> Api:
 @pytest.fixture
 def api(user: Any) -> Api:
     return make_api(user)
+
+
+@pytest.fixture
+def processes(tmp_path: Any) -> Iterator[Any]:
+    """Start the site (gunicorn, as in production) and db_workers as processes of their own on
+    the test database (the test needs ``django_db(transaction=True)``); all stopped at the end."""
+    from tests.processes import Process, start_site, start_worker
+
+    started: list[Process] = []
+
+    class Start:
+        def site(self, **env: str) -> tuple[Process, str]:
+            process, url = start_site(tmp_path / f"site-{len(started)}.log", **env)
+            started.append(process)
+            return process, url
+
+        def worker(self) -> Process:
+            process = start_worker(tmp_path / f"worker-{len(started)}.log")
+            started.append(process)
+            return process
+
+    yield Start()
+    for process in started:
+        process.stop()

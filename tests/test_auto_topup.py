@@ -18,7 +18,7 @@ from credits.balance import get_balance
 from credits.models import AutoTopup, Source, Status, TopupAttempt
 from credits.signals import auto_topup_disabled
 from tests.conftest import make_api
-from tests.processes import ROOT, environment, start_worker, wait_for
+from tests.processes import ROOT, environment, wait_for
 
 URL = "/ui/api/auto-topup"
 VALID = {"enabled": True, "thresholdCents": 500, "amountCents": 2500, "monthlyCapCents": 10000}
@@ -410,27 +410,13 @@ def read_balance_in_threads(threads: int, times: int) -> None:
         thread.join()
 
 
-@pytest.fixture
-def worker(tmp_path: Any) -> Any:
-    started: list[Any] = []
-
-    def start() -> Any:
-        process = start_worker(tmp_path / f"worker-{len(started)}.log")
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
-
-
 @pytest.mark.django_db(transaction=True)
-def test_many_reads_from_several_processes_charge_once_per_drop(fresh, worker, django_user_model):
+def test_many_reads_from_several_processes_charge_once_per_drop(fresh, processes, django_user_model):
     manager = grant(django_user_model.objects.create_user("mia", "mia@example.com", "pw-mia-123"))
     reader = django_user_model.objects.create_user("rob", "rob@example.com", "pw-rob-123")
     enable(manager)
     fresh.state.configure(spend=9)  # $1 left, below $5
-    process = worker()
+    process = processes.worker()
     others = [read_balance_from_another_process(15) for _ in range(2)]
     read_balance_in_threads(6, 10)
     for other in others:
@@ -459,10 +445,10 @@ def test_many_reads_from_several_processes_charge_once_per_drop(fresh, worker, d
 
 
 @pytest.mark.django_db(transaction=True)
-def test_declines_with_the_worker_turn_it_off(fresh, worker, manager):
+def test_declines_with_the_worker_turn_it_off(fresh, processes, manager):
     fresh.state.configure(mode="decline", spend=9)
     enable(manager)
-    process = worker()
+    process = processes.worker()
     for failures in (1, 2, 3):
         get_balance()
         wait_for(
@@ -479,10 +465,10 @@ def test_declines_with_the_worker_turn_it_off(fresh, worker, manager):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_unknown_outcome_is_settled_by_the_worker(fresh, worker, manager):
+def test_an_unknown_outcome_is_settled_by_the_worker(fresh, processes, manager):
     fresh.state.configure(delay=2.0, spend=9)  # charged, answered after the site stopped waiting
     enable(manager)
-    process = worker()
+    process = processes.worker()
     get_balance()
     attempt = wait_for(
         lambda: TopupAttempt.objects.filter(source=Source.AUTO, first_status=Status.UNKNOWN).first(),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -14,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from credits.models import Status, TopupAttempt
 from credits.topups import request_topup
-from tests.processes import logged_in_client, start_site, wait_for
+from tests.processes import logged_in_client, wait_for
 
 
 def test_past_the_in_flight_cap_a_top_up_answers_503_busy_and_sends_nothing(sandbox, api, settings):
@@ -65,26 +64,12 @@ def test_a_replay_reads_once_and_writes_nothing(sandbox, user):
 # --- With the production server, as processes of their own -------------------------------
 
 
-@pytest.fixture
-def sites(tmp_path: Any) -> Any:
-    started: list[Any] = []
-
-    def start(**env: str) -> str:
-        process, url = start_site(tmp_path / f"site-{len(started)}.log", **env)
-        started.append(process)
-        return url
-
-    yield start
-    for process in started:
-        process.stop()
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_slow_landing_does_not_delay_other_requests(sandbox, settings, sites, django_user_model):
+def test_a_slow_landing_does_not_delay_other_requests(sandbox, settings, processes, django_user_model):
     """Twenty top-ups wait on a landing that answers in 4 s, all in ONE server process; the
     chat page and the balance still answer at once: waiting holds no thread."""
     settings.CREDITS = {**settings.CREDITS, "TIMEOUT": 10.0}
-    url = sites()  # one worker process
+    _, url = processes.site()  # one worker process
     users = [django_user_model.objects.create_user(f"user{n}") for n in range(20)]
     sandbox.state.configure(delay=4.0)
     clients = [logged_in_client(url, user, timeout=30) for user in users]
@@ -109,9 +94,9 @@ def test_a_slow_landing_does_not_delay_other_requests(sandbox, settings, sites, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_servers_on_one_database_charge_eight_same_key_clicks_once(sandbox, user, sites):
+def test_two_servers_on_one_database_charge_eight_same_key_clicks_once(sandbox, user, processes):
     sandbox.state.configure(delay=0.5)  # the first click is still at the landing when the others arrive
-    urls = [sites(), sites()]
+    urls = [processes.site()[1], processes.site()[1]]
     clients = [logged_in_client(url, user) for url in urls]
     start = threading.Barrier(8)
 
@@ -136,12 +121,12 @@ def test_two_servers_on_one_database_charge_eight_same_key_clicks_once(sandbox, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_clients_sending_their_headers_slowly_do_not_stall_the_site(sites, user):
+def test_clients_sending_their_headers_slowly_do_not_stall_the_site(processes, user):
     """Twenty connections that dribble half a request line hold no worker: a page still answers."""
     import socket
     from urllib.parse import urlsplit
 
-    url = sites()  # one worker process
+    _, url = processes.site()  # one worker process
     address = urlsplit(url)
     slow = [socket.create_connection((address.hostname, address.port)) for _ in range(20)]
     try:

@@ -15,7 +15,7 @@ import pytest
 
 from credits.models import SettledBy, Status, TopupAttempt
 from tests.processes import logged_in_client as browser
-from tests.processes import start_site, start_worker, wait_for
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,26 +29,6 @@ def fast_settlement(sandbox: Any, settings: Any) -> Any:
         "SETTLE_BACKOFF_SECONDS": 0.2,
     }
     return sandbox
-
-
-@pytest.fixture
-def processes(tmp_path: Any) -> Any:
-    started: list[Any] = []
-
-    class Start:
-        def site(self, **env: str) -> tuple[Any, str]:
-            process, url = start_site(tmp_path / f"site-{len(started)}.log", **env)
-            started.append(process)
-            return process, url
-
-        def worker(self) -> Any:
-            process = start_worker(tmp_path / f"worker-{len(started)}.log")
-            started.append(process)
-            return process
-
-    yield Start()
-    for process in started:
-        process.stop()
 
 
 def topup(client: httpx.Client, cents: int, key: str) -> httpx.Response:
