@@ -140,6 +140,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _bool
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# A redis:// CACHE_URL gets django-redis (django-environ picks it when it is installed): it
+# keeps one connection pool per process. Django's own Redis backend makes a new pool, so a
+# new connection, for every request served under ASGI.
 CACHES = {"default": env.cache_url_config(_str("CACHE_URL", "locmemcache://"))}
 
 # Sessions read from the cache, without a database query per request, when the cache is

@@ -3,7 +3,8 @@
 The test process passes its own database, token and CREDITS through the environment, so
 every process works on the same test database and landing. ``REEF_TEST_DIE_BEFORE_LANDING``
 makes a site process kill itself with SIGKILL at the moment it would send a top-up to the
-landing: after the claim, before the call.
+landing: after the claim, before the call. ``REEF_TEST_CACHE_URL`` puts the cache, and the
+sessions with it (cached_db), where production has them (Redis).
 """
 
 import json
@@ -17,6 +18,12 @@ TEST_TOKEN = os.environ["REEF_TEST_TOKEN"]
 CREDITS = json.loads(os.environ["REEF_TEST_CREDITS"])
 DATABASES["default"]["NAME"] = os.environ["REEF_TEST_DATABASE"]
 DATABASES["default"].pop("TEST", None)
+
+if os.environ.get("REEF_TEST_CACHE_URL"):
+    import environ
+
+    CACHES = {"default": environ.Env.cache_url_config(os.environ["REEF_TEST_CACHE_URL"])}
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 if os.environ.get("REEF_TEST_DIE_BEFORE_LANDING"):
     import httpx

@@ -139,3 +139,22 @@ def test_clients_sending_their_headers_slowly_do_not_stall_the_site(processes, u
     finally:
         for sock in slow:
             sock.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_server_keeps_its_redis_connections_rather_than_connecting_per_request(sandbox, user, processes):
+    """Sessions and the cached balance on Redis, as in production: twenty requests through
+    one worker connect to Redis no more (each ASGI request gets its own cache object; they
+    share the process's connection pool)."""
+    import redis
+
+    database = 12
+    _, url = processes.site(REEF_TEST_CACHE_URL=f"redis://127.0.0.1:6379/{database}")
+    server = redis.Redis(host="127.0.0.1", port=6379, db=database)
+    with logged_in_client(url, user) as browser:
+        assert browser.get("/ui/api/credits").status_code == 200  # the worker's pool connects
+        before = server.info("stats")["total_connections_received"]
+        for _ in range(20):
+            assert browser.get("/ui/api/credits").status_code == 200
+        after = server.info("stats")["total_connections_received"]
+    assert after - before <= 1, f"{after - before} new Redis connections for 20 requests"

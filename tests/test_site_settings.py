@@ -77,7 +77,7 @@ def test_everything_from_the_environment():
     )
     assert got["hosts"] == ["reef.example.com", ".reef.test"]
     assert got["db"] == "django.db.backends.postgresql"
-    assert got["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert got["cache"] == "django_redis.cache.RedisCache"  # one connection pool per process
     assert got["credits"] == {
         "LANDING_URL": "https://landing.example.com",
         "AUTH_TOKEN": "tok",
