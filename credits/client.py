@@ -1,13 +1,14 @@
 """The landing (the billing service) over HTTP.
 
-This is the only module that sees the bearer token. Every call runs on one event loop per
-process (a daemon thread), with one pooled ``httpx.AsyncClient`` per configuration, so:
+This is the only module that sees the bearer token. Every call has one pooled
+``httpx.AsyncClient`` per event loop and configuration, and:
 
-* every call has a **total deadline** (connecting, sending, waiting and reading the body
-  together: ``TIMEOUT`` for a top-up, ``BALANCE_TIMEOUT`` for the balance), which a landing
-  that drips one byte at a time cannot stretch;
-* async views ``await`` the call (:func:`atopup`, :func:`acredits`) and hold no thread while
-  the landing thinks; sync callers (the worker, the admin, forms) block on the same call;
+* a **total deadline** (connecting, sending, waiting and reading the body together:
+  ``TIMEOUT`` for a top-up, ``BALANCE_TIMEOUT`` for the balance), which a landing that
+  drips one byte at a time cannot stretch;
+* async views ``await`` the call on their own event loop (:func:`atopup`, :func:`acredits`)
+  and hold no thread while the landing thinks; sync callers (the worker, the admin, forms)
+  block on the same call, run on one event loop per process (a daemon thread);
 * at most ``MAX_LANDING_CALLS`` calls are in flight per process: past that a call fails at
   once with :class:`LandingBusy` instead of queueing the site behind a slow landing.
 
@@ -74,14 +75,15 @@ class LandingResponse:
 
 
 class _LandingLoop:
-    """The process's event loop for landing calls, on a daemon thread, started on first use
-    (and again in a forked child, whose copy of the thread does not run)."""
+    """The process's landing calls: the event loop sync callers' calls run on (a daemon
+    thread, started on first use, and again in a forked child, whose copy of the thread does
+    not run), the pooled clients of every loop that calls, and the count of calls in flight."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
-        self._clients: dict[tuple[float, int, int], httpx.AsyncClient] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, dict[tuple[float, int, int], httpx.AsyncClient]] = {}
         self.transport: httpx.AsyncBaseTransport | None = None
         self.in_flight = 0
 
@@ -99,9 +101,10 @@ class _LandingLoop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop())
 
     def client(self, conf: CreditsSettings) -> httpx.AsyncClient:
-        """The pooled client for this configuration (called on the loop's thread only)."""
+        """The running loop's pooled client for this configuration (made on first use)."""
+        loop = asyncio.get_running_loop()
         key = (float(conf.CONNECT_TIMEOUT), conf.MAX_LANDING_CALLS, id(self.transport))
-        client = self._clients.get(key)
+        client = self._clients.get(loop, {}).get(key)
         if client is None:
             client = httpx.AsyncClient(
                 # The total deadline is the caller's; these only bound the phases within it.
@@ -112,12 +115,19 @@ class _LandingLoop:
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 trust_env=False,
             )
-            self._clients[key] = client
+            with self._lock:
+                for closed in [other for other in self._clients if other.is_closed()]:
+                    del self._clients[closed]  # a finished loop's (a test's, an async_to_sync call's)
+                self._clients.setdefault(loop, {})[key] = client
         return client
 
     def forget_clients(self) -> None:
-        clients, self._clients = self._clients, {}
-        for client in clients.values():
+        """Drop every pooled client (the landing loop's are closed; other loops' connections
+        close when those loops end)."""
+        with self._lock:
+            clients, self._clients = self._clients, {}
+        own = clients.get(self._loop) if self._loop is not None else None
+        for client in (own or {}).values():
             self.submit(client.aclose()).result(timeout=5)
 
 
@@ -186,15 +196,19 @@ async def _send(
     return LandingResponse(response.status_code, data, response.headers.get("retry-after"))
 
 
-def _call(
-    method: str, path: str, body: dict[str, Any] | None, key: str | None, deadline: float
-) -> Future[LandingResponse]:
-    """Start one landing call on the landing loop; its future, released from the cap when done."""
+def _slot() -> tuple[CreditsSettings, _Slot]:
     conf = get_settings()
     if not conf.AUTH_TOKEN:
         raise LandingNotConfigured("CREDITS['AUTH_TOKEN'] is not set")
     _landing.loop()  # started (or restarted in a forked child) before its count is taken
-    slot = _Slot(conf)
+    return conf, _Slot(conf)
+
+
+def _call(
+    method: str, path: str, body: dict[str, Any] | None, key: str | None, deadline: float
+) -> Future[LandingResponse]:
+    """Start one landing call on the landing loop; its future, released from the cap when done."""
+    conf, slot = _slot()
     try:
         future = _landing.submit(_send(conf, method, path, body, key, deadline))
     except BaseException:
@@ -204,13 +218,26 @@ def _call(
     return future
 
 
-def _topup_call(amount_cents: int, idempotency_key: str) -> Future[LandingResponse]:
-    conf = get_settings()
-    return _call("POST", "/api/reef/topup-credits", {"amountCents": amount_cents}, idempotency_key, conf.TIMEOUT)
+async def _acall(
+    method: str, path: str, body: dict[str, Any] | None, key: str | None, deadline: float
+) -> LandingResponse:
+    """One landing call on the caller's own event loop (no thread between), within the cap."""
+    conf, slot = _slot()
+    try:
+        return await _send(conf, method, path, body, key, deadline)
+    finally:
+        slot.release()
 
 
-def _credits_call() -> Future[LandingResponse]:
-    return _call("GET", "/api/reef/credits", None, None, get_settings().BALANCE_TIMEOUT)
+_Args = tuple[str, str, dict[str, Any] | None, str | None, float]  # method, path, body, key, deadline
+
+
+def _topup_args(amount_cents: int, idempotency_key: str) -> _Args:
+    return "POST", "/api/reef/topup-credits", {"amountCents": amount_cents}, idempotency_key, get_settings().TIMEOUT
+
+
+def _credits_args() -> _Args:
+    return "GET", "/api/reef/credits", None, None, get_settings().BALANCE_TIMEOUT
 
 
 def _wait(future: Future[T], deadline: float) -> T:
@@ -223,21 +250,21 @@ def _wait(future: Future[T], deadline: float) -> T:
 
 def topup(amount_cents: int, idempotency_key: str) -> LandingResponse:
     """Ask the landing to charge the team's card and grant ``amount_cents`` (blocks the caller)."""
-    return _wait(_topup_call(amount_cents, idempotency_key), get_settings().TIMEOUT)
+    return _wait(_call(*_topup_args(amount_cents, idempotency_key)), get_settings().TIMEOUT)
 
 
 async def atopup(amount_cents: int, idempotency_key: str) -> LandingResponse:
     """:func:`topup` for async views: waiting holds no thread."""
-    return await asyncio.wrap_future(_topup_call(amount_cents, idempotency_key))
+    return await _acall(*_topup_args(amount_cents, idempotency_key))
 
 
 def credits() -> LandingResponse:
     """The team's balance: ``{"credits", "spend", "remaining"}`` in dollars."""
-    return _wait(_credits_call(), get_settings().BALANCE_TIMEOUT)
+    return _wait(_call(*_credits_args()), get_settings().BALANCE_TIMEOUT)
 
 
 async def acredits() -> LandingResponse:
-    return await asyncio.wrap_future(_credits_call())
+    return await _acall(*_credits_args())
 
 
 def spend(amount_cents: int) -> LandingResponse:

@@ -13,7 +13,8 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 
-def _give_back() -> None:
+def give_back() -> None:
+    """Return this thread's pooled connections (in no transaction) to their pools."""
     for connection in connections.all(initialized_only=True):
         pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
         if pooled and not connection.in_atomic_block:
@@ -22,4 +23,4 @@ def _give_back() -> None:
 
 async def give_back_connections() -> None:
     """Return this request's pooled connections, from the thread that holds them."""
-    await sync_to_async(_give_back)()
+    await sync_to_async(give_back)()

@@ -20,7 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from . import claims, client, settlement
 from .conf import get_settings
-from .db import give_back_connections
+from .db import give_back
 from .models import SettledBy, Source, Status, TopupAttempt
 from .outcomes import Answer, Outcome, Refused, msg_bad_answer_unknown, outcome_of_failure, outcome_of_response
 
@@ -46,10 +46,9 @@ async def arequest_topup(
     user: AbstractBaseUser, amount_cents: int, *, key: str | None = None, source: str = Source.API
 ) -> Answer:
     """:func:`request_topup` for async views."""
-    begun = await sync_to_async(_begin)(user, amount_cents, key, source)
+    begun = await sync_to_async(_begin_then_give_back)(user, amount_cents, key, source)
     if isinstance(begun, Answer):
         return begun
-    await give_back_connections()  # the wait below holds no database connection either
     started = time.monotonic()
     try:
         outcome, landing_status = _outcome(await client.atopup(begun.amount_cents, begun.upstream_key))
@@ -75,6 +74,17 @@ def _begin(user: AbstractBaseUser, amount_cents: int, key: str | None, source: s
     if not claimed.is_new:
         return settlement.answer_of(settlement.settle(claimed.attempt, SettledBy.RETRY))
     return claimed.attempt
+
+
+def _begin_then_give_back(
+    user: AbstractBaseUser, amount_cents: int, key: str | None, source: str
+) -> TopupAttempt | Answer:
+    """:func:`_begin`, then the connection goes back to the pool: the wait on the landing
+    that follows holds none (one trip to the request's thread for both)."""
+    try:
+        return _begin(user, amount_cents, key, source)
+    finally:
+        give_back()
 
 
 def _outcome(response: client.LandingResponse) -> tuple[Outcome, int]:

@@ -14,16 +14,43 @@ import pytest
 from credits import __version__, client
 
 
-def test_one_pooled_client_per_configuration_on_one_loop(settings):
+def test_one_pooled_client_per_configuration_and_event_loop(settings):
     loop = client._landing.loop()
     assert client._landing.loop() is loop
-    first = client._landing.client(client.get_settings())
-    assert client._landing.client(client.get_settings()) is first
+
+    async def clients() -> tuple[httpx.AsyncClient, ...]:
+        conf = client.get_settings()
+        return client._landing.client(conf), client._landing.client(conf)
+
+    first, again = asyncio.run_coroutine_threadsafe(clients(), loop).result(5)
+    assert again is first
     assert first.follow_redirects is False
     assert first.timeout.connect == settings.CREDITS["CONNECT_TIMEOUT"]
     assert first.timeout.read is None  # the whole call has a deadline instead
+    other_loop, _ = asyncio.run(clients())  # an async view's own loop gets its own client
+    assert other_loop is not first
     settings.CREDITS = {**settings.CREDITS, "CONNECT_TIMEOUT": 0.7}
-    assert client._landing.client(client.get_settings()) is not first
+    assert asyncio.run_coroutine_threadsafe(clients(), loop).result(5)[0] is not first
+
+
+def test_an_async_caller_awaits_the_landing_on_its_own_loop(settings):
+    """No thread between an async view and the landing: the request is sent from the
+    caller's own event loop, and the loop's pooled connection is reused."""
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(asyncio.get_running_loop())
+        return httpx.Response(200, json={"credits": 1, "spend": 0, "remaining": 1})
+
+    async def two_reads() -> asyncio.AbstractEventLoop:
+        await client.acredits()
+        await client.acredits()
+        return asyncio.get_running_loop()
+
+    with client.override_transport(httpx.MockTransport(answer)):
+        caller = asyncio.run(two_reads())
+    assert seen == [caller, caller]
+    assert client._landing.in_flight == 0  # both places in the cap were given back
 
 
 def test_user_agent_names_the_app_and_version():
@@ -59,10 +86,12 @@ def test_landing_calls_past_the_cap_fail_at_once_and_free_their_place(settings):
         return httpx.Response(200, json={"credits": 1, "spend": 0, "remaining": 1})
 
     with client.override_transport(httpx.MockTransport(held)):
-        waiting = [client._credits_call(), client._credits_call()]
+        waiting = [client._call(*client._credits_args()), client._call(*client._credits_args())]
         started = time.monotonic()
         with pytest.raises(client.LandingBusy):
             client.credits()
+        with pytest.raises(client.LandingBusy):  # an async view's call, on its own loop, too
+            asyncio.run(client.acredits())
         assert time.monotonic() - started < 0.5
         release.set()
         assert [f.result(5).status for f in waiting] == [200, 200]
