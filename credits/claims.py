@@ -39,38 +39,56 @@ def new_upstream_key() -> str:
     return f"reef-{uuid.uuid4().hex}"
 
 
+class SettleFirst(Exception):
+    """The user has earlier attempts to settle, or a success to tell, before this top-up
+    (:func:`credits.settlement.settle_earlier`); nothing was written."""
+
+
 @dataclass(frozen=True)
 class Claim:
     attempt: TopupAttempt
     is_new: bool  # False: the key's earlier attempt, not settled yet; the retry settles it
 
 
-def claim(user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings) -> Claim:
-    """Claim the key, or raise :class:`Refused` with the answer the existing claim implies."""
+def claim(
+    user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings, *, settle_first: bool
+) -> Claim:
+    """Claim the key, or raise :class:`Refused` with the answer the existing claim implies.
+
+    With ``settle_first``, raises :class:`SettleFirst` before anything else when the user has
+    earlier attempts to settle first (the same read finds them: no query of its own when
+    there are none, as is usual).
+    """
     try:
-        claimed = _claim(user, key, amount_cents, source, conf)
+        claimed = _claim(user, key, amount_cents, source, conf, settle_first)
     except IntegrityError:
         # Another request took the key between our read and our insert: answer as its claim does.
-        claimed = _claim(user, key, amount_cents, source, conf)
+        claimed = _claim(user, key, amount_cents, source, conf, settle_first)
     if isinstance(claimed, Answer):
         raise Refused(claimed)  # outside the transaction, so what the refusal wrote is kept
     return claimed
 
 
-def _claim(user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings) -> Claim | Answer:
+def _claim(
+    user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings, settle_first: bool
+) -> Claim | Answer:
     now = timezone.now()
+    window = now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS)
     with transaction.atomic():
         if connection.features.has_select_for_update:
             # Serialise one user's claims so the limits and the settle-first rule hold across
             # worker processes (SQLite's write lock, taken at BEGIN, does the same there).
             get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
-        # One read for every rule: the key's rows, the user's last day (the limits), and any
-        # attempt of theirs whose outcome is not known.
+        # One read for every rule: the key's rows, the user's last day (the limits) and
+        # window (untold successes), and any attempt of theirs whose outcome is not known.
+        since = min(now - timedelta(days=1), window)
         recent = list(
             TopupAttempt.objects.filter(user_id=user.pk).filter(
-                Q(idempotency_key=key) | Q(created_at__gte=now - timedelta(days=1)) | Q(status__in=UNSETTLED)
+                Q(idempotency_key=key) | Q(created_at__gte=since) | Q(status__in=UNSETTLED)
             )
         )
+        if settle_first and any(_to_settle_first(row, key, now, window) for row in recent):
+            raise SettleFirst  # rolls back nothing but the lock: nothing was written
         rows = sorted((row for row in recent if row.idempotency_key == key), key=lambda row: row.created_at)
         if any(row.amount_cents != amount_cents for row in rows):
             return _mismatch()
@@ -100,6 +118,15 @@ def _claim(user: AbstractBaseUser, key: str, amount_cents: int, source: str, con
         # leaves a pending attempt with its settlement already queued.
         tasks.schedule_settlement(attempt)
         return Claim(attempt, is_new=True)
+
+
+def _to_settle_first(row: TopupAttempt, key: str, now: datetime, window: datetime) -> bool:
+    """Whether ``settle_earlier`` acts on ``row``: another attempt whose outcome is not known,
+    or that succeeded unseen by the user within the window (the rule of its query, in hand)."""
+    if row.idempotency_key == key and row.key_live:
+        return False
+    untold = row.status == Status.SUCCEEDED and not row.outcome_shown and row.created_at >= window
+    return row.is_unsettled_at(now) or untold
 
 
 def _existing(live: TopupAttempt, now: datetime, conf: CreditsSettings) -> Claim | Answer | None:

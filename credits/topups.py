@@ -1,8 +1,9 @@
 """The flow of one top-up.
 
-validate (the views) → settle the user's earlier unknown outcomes first → claim
-``(user, Idempotency-Key)`` in one short transaction → call the landing outside any
-transaction → map its answer by the outcome table → write it onto the attempt → signal.
+validate (the views) → claim ``(user, Idempotency-Key)`` in one short transaction (first
+settling the user's earlier unknown outcomes, if its read finds any, then claiming again)
+→ call the landing outside any transaction → map its answer by the outcome table → write
+it onto the attempt → signal.
 A retry of an attempt whose outcome is not known is that attempt's settlement.
 
 :func:`arequest_topup` is the flow for async views: the database work runs in a thread,
@@ -67,8 +68,11 @@ def _begin(user: AbstractBaseUser, amount_cents: int, key: str | None, source: s
         attempt = claims.unsent_attempt(user, key, amount_cents, source)
         return settlement.record(attempt, outcome_of_failure(client.LandingNotConfigured()), None)
     try:
-        settlement.settle_earlier(user, key, conf)
-        claimed = claims.claim(user, key, amount_cents, source, conf)
+        try:
+            claimed = claims.claim(user, key, amount_cents, source, conf, settle_first=True)
+        except claims.SettleFirst:
+            settlement.settle_earlier(user, key, conf)  # outside the claim's transaction: it calls the landing
+            claimed = claims.claim(user, key, amount_cents, source, conf, settle_first=False)
     except Refused as refused:
         return refused.answer
     if not claimed.is_new:

@@ -35,8 +35,9 @@ def test_past_the_in_flight_cap_the_balance_answers_503_busy(sandbox, api, setti
 
 
 def test_the_claim_path_makes_only_the_queries_correctness_needs(sandbox, user):
-    """Settle-first check, the claim (user lock where there is one, one read, the attempt and
-    its settlement task), and the outcome: nothing more, however many attempts exist."""
+    """The claim (user lock where there is one, one read that also finds anything to settle
+    first, the attempt and its settlement task), and the outcome: nothing more, however many
+    attempts exist."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -50,7 +51,7 @@ def test_the_claim_path_makes_only_the_queries_correctness_needs(sandbox, user):
     statements = [q["sql"].split()[0] for q in queries.captured_queries]
     statements = [s for s in statements if s not in ("SAVEPOINT", "RELEASE")]  # the test's own transaction
     lock = ["SELECT"] if connection.features.has_select_for_update else []
-    assert statements == ["SELECT", *lock, "SELECT", "INSERT", "INSERT", "UPDATE"]
+    assert statements == [*lock, "SELECT", "INSERT", "INSERT", "UPDATE"]
 
 
 def test_a_replay_reads_once_and_writes_nothing(sandbox, user):

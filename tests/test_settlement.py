@@ -362,7 +362,7 @@ def test_a_claim_that_rolls_back_queues_nothing(db, user, settings):
     from credits.conf import get_settings
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        claim(user, "k", 1000, "api", get_settings())
+        claim(user, "k", 1000, "api", get_settings(), settle_first=True)
         raise RuntimeError
     assert not TopupAttempt.objects.exists() and not DBTaskResult.objects.exists()
 
