@@ -1,15 +1,19 @@
 """The app's settings: one ``CREDITS`` dict, read at call time, with defaults.
 
-Nothing here is read at import, so ``override_settings(CREDITS=...)`` works everywhere.
+Nothing here is read at import, so ``override_settings(CREDITS=...)`` works everywhere: the
+parsed settings are kept until Django says a setting changed.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,9 @@ class CreditsSettings:
 _NAMES = frozenset(f.name for f in fields(CreditsSettings))
 
 
+@functools.cache
 def get_settings() -> CreditsSettings:
-    """The current ``settings.CREDITS`` over the defaults."""
+    """The current ``settings.CREDITS`` over the defaults (parsed once, read many times a request)."""
     given: Any = getattr(django_settings, "CREDITS", {}) or {}
     if not isinstance(given, dict):
         raise ImproperlyConfigured("settings.CREDITS must be a dict, such as {'AUTH_TOKEN': '...'}.")
@@ -66,3 +71,9 @@ def get_settings() -> CreditsSettings:
     if not values.get("TOPUP_PERMISSION"):
         values["TOPUP_PERMISSION"] = None
     return CreditsSettings(**values)
+
+
+@receiver(setting_changed)
+def _forget_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CREDITS":
+        get_settings.cache_clear()
