@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install chromium run serve test test-postgres screenshots lint bench clean
+.PHONY: install chromium run link serve test test-postgres screenshots lint bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,18 @@ run: install
 	$(BIN)/python manage.py sandbox_landing --port $(SANDBOX_PORT) --credits 1 --state-file .run/sandbox.json & sandbox=$$!; \
 	$(BIN)/python manage.py db_worker --no-reload -v 0 & worker=$$!; \
 	trap 'kill $$sandbox $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/python manage.py demo_user --url http://127.0.0.1:$(PORT); \
+	$(BIN)/python manage.py demo_user --url http://127.0.0.1:$(PORT) --another '$(LINK_AGAIN) (in a second terminal, while this runs)'; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# A fresh single-use log-in link for the demo user on http://127.0.0.1:$(PORT), from a second
+# terminal while `make run` runs (its database, its settings). `make link USER=ada` for another
+# user; USER from the environment (your login name) is not used. No install here: the packages
+# stay as they are under the running site.
+LINK_USER = $(if $(filter command line,$(origin USER)),$(USER),demo)
+LINK_AGAIN = make link$(if $(filter-out 8000,$(PORT)), PORT=$(PORT))
+link:
+	@test -x $(BIN)/python || { echo "make link: there is no $(VENV) here yet; make run installs it and creates the demo user." >&2; exit 1; }
+	@DEBUG=on $(BIN)/python manage.py magic_link '$(LINK_USER)' --url http://127.0.0.1:$(PORT)
 
 # As in production (README, "Deploying"): DEBUG off, settings from the environment (and .env),
 # no sandbox, gunicorn with uvicorn workers (reef_site/gunicorn.conf.py) on PORT (8000 unless

@@ -209,8 +209,18 @@ def _no_referrer(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _invalid(request: HttpRequest) -> HttpResponse:
-    return _no_referrer(render(request, "chat/magic_link_invalid.html", status=400))
+def _minutes() -> int:
+    return max(1, get_settings().MAGIC_LINK_SECONDS // 60)
+
+
+def _invalid(request: HttpRequest, secret: str = "") -> HttpResponse:
+    """The page for a link that cannot log in. It offers the password form only when the link
+    was made for a user who has a password: most people log in by link alone (the demo user
+    has no password), and a mistyped link names nobody."""
+    link = MagicLink.objects.filter(secret_hash=_hash(secret)).select_related("user").first() if secret else None
+    has_password = link is not None and link.user.has_usable_password()
+    context = {"has_password": has_password, "minutes": _minutes()}
+    return _no_referrer(render(request, "chat/magic_link_invalid.html", context, status=400))
 
 
 @require_safe
@@ -219,8 +229,9 @@ def login_by_link(request: HttpRequest, secret: str) -> HttpResponse:
     """The page a link opens: a "Log in" button. Nothing is spent and nobody is logged in
     here, so a link preview that fetches the page leaves the link as it was."""
     if not is_usable(secret):
-        return _invalid(request)
-    return _no_referrer(render(request, "chat/magic_link_login.html", {"secret": _Masked(secret)}))
+        return _invalid(request, secret)
+    context = {"secret": _Masked(secret), "minutes": _minutes()}
+    return _no_referrer(render(request, "chat/magic_link_login.html", context))
 
 
 def _session_backend() -> str:
@@ -238,7 +249,7 @@ def log_in(request: HttpRequest) -> HttpResponse:
     secret = request.POST.get("secret", "")
     user = redeem(secret) if secret else None
     if user is None:
-        return _invalid(request)
+        return _invalid(request, secret)
     login(request, user, backend=_session_backend())
     logger.info("magic link: %r logged in by link", user.get_username())
     return _no_referrer(HttpResponseRedirect(reverse("chat:index")))

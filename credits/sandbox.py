@@ -7,8 +7,18 @@ the sandbox has, for the demo agent. It never moves real money.
 
 Control (no token needed, so it answers only to clients on loopback, 127.0.0.0/8 and ::1;
 anyone else gets 403): ``GET /sandbox/state`` and ``POST /sandbox/configure`` with any of
-``{"mode": ..., "delay": seconds, "credits": dollars, "spend": dollars, "reset": true,
-"faults": {...} | null}``.
+``{"mode": ..., "delay": seconds, "credits": dollars, "spend": dollars, "remaining": dollars,
+"next": ..., "nextSeconds": seconds, "reset": true, "faults": {...} | null}`` (any other key
+is refused with 400, and nothing is changed):
+
+- ``mode`` answers every top-up from now on (see the modes below), ``delay`` holds every answer;
+- ``next`` answers only the next new top-up (a new ``Idempotency-Key``) with a mode, or with
+  ``late`` (charge, then answer ``nextSeconds`` late, 30 by default: past the site's
+  timeout); then the sandbox goes back to ``mode``. ``null`` cancels it;
+- ``remaining`` spends the balance down (or tops it up) to that many dollars: ``0`` runs the
+  credits out again, so the chat says "No credits available";
+- ``reset`` starts over: the starting balance (``credits`` of the constructor, ``--credits``),
+  mode ``ok``, no delay, no ``next``, no faults, and the charges and stored answers forgotten.
 
 Modes for top-ups: ``ok``, ``decline``, ``no_card``, ``requires_action``, ``rejected``
 (422), ``unauthorized`` (401), ``forbidden`` (403), ``rate_limited`` (429), ``error``
@@ -20,9 +30,10 @@ gets it replayed, then close without an answer).
 Random faults, for soak tests: ``"faults": {"late": p, "drop": p, "decline": p,
 "lateSeconds": 2.0, "seed": n}`` (probabilities 0..1, summing to at most 1; every key
 optional; ``null`` or ``{}`` turns them off, as ``reset`` does). They apply only in mode
-``ok`` and only to a top-up with a new key: one draw each, ``late`` charges and answers
-``lateSeconds`` late, ``drop`` acts as ``drop_after_charge``, ``decline`` stores and answers
-the ``card_declined`` decline. ``/sandbox/state`` counts them under ``"faults"``.
+``ok`` and only to a top-up with a new key that ``next`` does not answer: one draw each,
+``late`` charges and answers ``lateSeconds`` late, ``drop`` acts as ``drop_after_charge``,
+``decline`` stores and answers the ``card_declined`` decline. ``/sandbox/state`` counts them
+under ``"faults"``.
 
 With a state file (``SandboxLanding(..., state_file=...)``, ``--state-file``), the money
 state (balance, charges, stored answers, request and fault counts) survives a restart; it
@@ -36,6 +47,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import os
 import random
 import tempfile
@@ -64,6 +76,14 @@ MODES = (
     "drop_after_charge",
 )
 
+# What ``next`` takes: a mode, or ``late`` (charge, then answer ``nextSeconds`` late).
+NEXT_MODES = (*MODES, "late")
+NEXT_SECONDS = 30.0  # past the site's default timeout (VERS_LANDING_TIMEOUT, 20 s)
+
+# The keys ``/sandbox/configure`` takes.
+CONTROLS = ("mode", "delay", "credits", "spend", "remaining", "next", "nextSeconds", "reset", "faults")
+_NUMBERS = ("delay", "credits", "spend", "remaining", "nextSeconds")
+
 FAULTS = ("late", "drop", "decline")
 _FAULT_MODES = {"late": "ok", "drop": "drop_after_charge", "decline": "decline"}
 
@@ -91,6 +111,12 @@ class Charge:
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"faults.{name} must be a number")
+    return float(value)
+
+
+def _control_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number")
     return float(value)
 
 
@@ -154,6 +180,9 @@ class SandboxState:
     spend_cents: int = 0
     mode: str = "ok"
     delay: float = 0.0
+    next_mode: str | None = None  # answers the next new top-up only (``next``), then ``mode`` again
+    next_seconds: float = NEXT_SECONDS
+    initial_cents: int | None = None  # what ``reset`` brings the balance back to; None: credits_cents
     charges: list[Charge] = field(default_factory=list)
     topup_requests: int = 0
     answers: dict[str, tuple[int, dict[str, Any], int]] = field(default_factory=dict)
@@ -163,6 +192,10 @@ class SandboxState:
     state_file: Path | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.initial_cents is None:
+            self.initial_cents = self.credits_cents
 
     def balance(self) -> dict[str, float]:
         return {
@@ -177,6 +210,8 @@ class SandboxState:
                 **self.balance(),
                 "mode": self.mode,
                 "delay": self.delay,
+                "next": self.next_mode,
+                "nextSeconds": self.next_seconds,
                 "topupRequests": self.topup_requests,
                 "charges": [{"key": c.key, "amountCents": c.amount_cents} for c in self.charges],
                 "faults": dict(self.fault_counts),
@@ -184,32 +219,63 @@ class SandboxState:
             }
 
     def configure(self, **changes: Any) -> None:
-        """Apply ``/sandbox/configure`` changes; ValueError (or TypeError) if one is not valid."""
+        """Apply ``/sandbox/configure`` changes (the module's docstring); ValueError, and nothing
+        changed, if one is not valid."""
+        unknown = set(changes) - set(CONTROLS)
+        if unknown:
+            raise ValueError(
+                f"unknown setting {', '.join(sorted(map(str, unknown)))}; the known ones are {', '.join(CONTROLS)}"
+            )
+        if "mode" in changes and changes["mode"] not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if "next" in changes and changes["next"] is not None and changes["next"] not in NEXT_MODES:
+            raise ValueError(f"next must be one of {', '.join(NEXT_MODES)}, or null")
+        numbers = {name: _control_number(changes[name], name) for name in _NUMBERS if name in changes}
+        if numbers.get("nextSeconds", 0.0) < 0:
+            raise ValueError("nextSeconds must not be negative")
         faults = FaultConfig.parse(changes["faults"]) if "faults" in changes else None
         with self.lock:
-            try:
-                if changes.get("reset"):
-                    self.spend_cents, self.mode, self.delay, self.topup_requests = 0, "ok", 0.0, 0
-                    self.charges.clear()
-                    self.answers.clear()
-                    self.in_flight.clear()
-                    self.faults = None
-                    self.fault_counts = dict.fromkeys(FAULTS, 0)
-                if "mode" in changes:
-                    if changes["mode"] not in MODES:
-                        raise ValueError(f"mode must be one of {', '.join(MODES)}")
-                    self.mode = changes["mode"]
-                if "delay" in changes:
-                    self.delay = max(0.0, float(changes["delay"]))
-                if "credits" in changes:
-                    self.credits_cents = round(float(changes["credits"]) * 100)
-                if "spend" in changes:
-                    self.spend_cents = round(float(changes["spend"]) * 100)
-                if "faults" in changes:
-                    self.faults = faults
-                    self._rng = random.Random(faults.seed if faults else None)
-            finally:  # what was applied before a refused change stays, so save it too
-                self.save()
+            if changes.get("reset"):
+                self.spend_cents, self.mode, self.delay, self.topup_requests = 0, "ok", 0.0, 0
+                self.credits_cents = self.initial_cents if self.initial_cents is not None else self.credits_cents
+                self.next_mode, self.next_seconds = None, NEXT_SECONDS
+                self.charges.clear()
+                self.answers.clear()
+                self.in_flight.clear()
+                self.faults = None
+                self.fault_counts = dict.fromkeys(FAULTS, 0)
+            if "mode" in changes:
+                self.mode = changes["mode"]
+            if "next" in changes:
+                self.next_mode = changes["next"]
+            if "nextSeconds" in changes:
+                self.next_seconds = numbers["nextSeconds"]
+            if "delay" in changes:
+                self.delay = max(0.0, numbers["delay"])
+            if "credits" in changes:
+                self.credits_cents = round(numbers["credits"] * 100)
+            if "spend" in changes:
+                self.spend_cents = round(numbers["spend"] * 100)
+            if "remaining" in changes:
+                # Spend down to it (never a negative spend: the credits grow instead).
+                target = round(numbers["remaining"] * 100)
+                self.spend_cents = max(0, self.credits_cents - target)
+                self.credits_cents = self.spend_cents + target
+            if "faults" in changes:
+                self.faults = faults
+                self._rng = random.Random(faults.seed if faults else None)
+            self.save()
+
+    def take_next(self, delay: float) -> tuple[str, float] | None:
+        """The mode and delay ``next`` asked for, once (then it is cleared); None when it asked
+        for nothing. Call with the lock held."""
+        chosen = self.next_mode
+        if chosen is None:
+            return None
+        self.next_mode = None
+        if chosen == "late":
+            return "ok", delay + self.next_seconds
+        return chosen, delay
 
     def draw_fault(self, mode: str, delay: float) -> tuple[str, float]:
         """The mode and delay to answer a new top-up with: one draw of the faults (only in mode ``ok``).
@@ -421,7 +487,7 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = None
                 if key:
                     state.in_flight.add(key)
-                mode, delay = state.draw_fault(mode, delay)
+                mode, delay = state.take_next(delay) or state.draw_fault(mode, delay)
         if answer is not None:
             self._answer_json(answer[0], answer[1], delay)
             return
@@ -436,7 +502,10 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.state
         origin = self.server.url
         declines: dict[str, tuple[int, dict[str, Any]]] = {
-            "decline": (402, {"error": "Your card was declined (sandbox).", "code": "card_declined"}),
+            "decline": (
+                402,
+                {"error": "Your card was declined (sandbox).", "code": "card_declined", "url": f"{origin}/billing"},
+            ),
             "no_card": (
                 402,
                 {"error": "No card is saved for this team.", "code": "no_card", "url": f"{origin}/billing"},

@@ -211,6 +211,15 @@ CREDITS = {
     "TOPUP_CONTACT": _str("CREDITS_TOPUP_CONTACT", ""),
 }
 
+# The demo on a laptop (`make run`: DEBUG and VERS_SANDBOX on): limits roomy enough to try every
+# failure mode of the sandbox by hand (README, "Try the failure modes"). Anywhere else, the
+# sandbox or not, the app's defaults hold: 10 top-up attempts an hour and $2,000 a day per user.
+DEMO_MAX_ATTEMPTS_PER_HOUR = 100
+DEMO_MAX_CENTS_PER_DAY = 2_000_000  # $20,000
+if DEBUG and CREDITS["SANDBOX"]:
+    CREDITS["MAX_ATTEMPTS_PER_HOUR"] = DEMO_MAX_ATTEMPTS_PER_HOUR
+    CREDITS["MAX_CENTS_PER_DAY"] = DEMO_MAX_CENTS_PER_DAY
+
 # Everything to the console (the process manager collects it), the landing's token and
 # log-in link secrets redacted from every line (reef_site.logfilters). Server errors
 # (django.request) are logged with DEBUG off too.

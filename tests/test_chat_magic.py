@@ -223,3 +223,76 @@ def test_the_admin_lists_links_without_their_secret(client, django_user_model, u
     detail = client.get(f"/admin/chat/magiclink/{link.pk}/change/")
     assert detail.status_code == 200 and link.secret_hash not in detail.content.decode()
     assert client.get("/admin/chat/magiclink/add/").status_code == 403
+
+
+# --- the pages a newcomer meets: the log-in page, a used or expired link -----------------------
+
+
+def _spent_link_page(client, user):
+    path, _ = create_link(user)
+    press_log_in(client, path)
+    client.logout()
+    page = client.get(path)
+    assert page.status_code == 400
+    return page.content.decode()
+
+
+def test_a_used_link_of_a_link_only_user_names_make_link_and_offers_no_password(client, django_user_model):
+    link_only = django_user_model.objects.create_user("grace")  # no password, as the demo user
+    html = _spent_link_page(client, link_only)
+    assert "cannot be used" in html
+    assert "<code>make link</code>" in html and "ask the person who runs it" in html
+    assert "password" not in html.lower()
+    assert 'type="password"' not in html
+
+
+def test_a_used_link_of_a_user_with_a_password_offers_the_password_form(client, user):
+    html = _spent_link_page(client, user)
+    assert "<code>make link</code>" in html
+    assert 'href="/accounts/login/"' in html and "log in with your password" in html
+
+
+def test_a_mistyped_link_names_nobody_and_offers_no_password(client):
+    html = client.get("/auth/magic-link/not-a-real-secret").content.decode()
+    assert "<code>make link</code>" in html and "password" not in html.lower()
+
+
+def test_a_spent_link_pressed_again_says_the_same(client, django_user_model):
+    link_only = django_user_model.objects.create_user("grace")
+    path, _ = create_link(link_only)
+    secret = path.rstrip("/").rsplit("/", 1)[1]
+    client.post("/auth/log-in-by-link", {"secret": secret})
+    client.logout()
+    again = client.post("/auth/log-in-by-link", {"secret": secret})
+    html = again.content.decode()
+    assert again.status_code == 400 and "<code>make link</code>" in html and "password" not in html.lower()
+
+
+def test_a_logged_in_user_opening_a_used_link_is_sent_on_to_the_chat(client, user):
+    path, _ = create_link(user)
+    press_log_in(client, path)
+    html = client.get(path).content.decode()
+    assert "You are logged in as ada already" in html and 'href="/ui/"' in html
+
+
+def test_the_link_pages_say_how_long_links_last(client, settings, user):
+    settings.CHAT = {**settings.CHAT, "MAGIC_LINK_SECONDS": 120}
+    path, _ = create_link(user)
+    assert "works once and for 2 minutes" in client.get(path).content.decode()
+    assert "work once and for 2 minutes" in client.get("/auth/magic-link/nope").content.decode()
+
+
+def test_the_login_page_says_most_people_log_in_by_link(client):
+    html = client.get("/accounts/login/").content.decode()
+    assert "single-use link from whoever runs this site" in html
+    assert "<code>make link</code>" in html and "accounts that have a password" in html
+    assert 'type="password"' in html
+
+
+def test_the_demo_user_command_prints_the_way_back_in_it_is_given(django_user_model):
+    out = io.StringIO()
+    call_command("demo_user", "--url", "http://testserver", "--another", "make link", stdout=out)
+    assert "Another link, once this one is used or expired: make link\n" in out.getvalue()
+    plain = io.StringIO()
+    call_command("demo_user", "--url", "http://127.0.0.1:8001/", stdout=plain)
+    assert "python manage.py magic_link demo --url http://127.0.0.1:8001\n" in plain.getvalue()

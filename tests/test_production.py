@@ -121,12 +121,14 @@ def test_a_csrf_refusal_under_the_api_is_json_and_html_elsewhere(user, db):
     response = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "ada", "password": "x"})
     assert response.status_code == 403
     assert response["Content-Type"].startswith("text/html")
+    assert_site_page(response, "This form has expired")
 
 
 def test_elsewhere_a_404_is_the_html_page(client, db):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+    assert_site_page(response, "Page not found")
 
 
 @pytest.mark.urls("tests.test_production")
@@ -151,6 +153,15 @@ def test_elsewhere_a_server_error_is_the_html_page(db):
     assert response.status_code == 500
     assert response["Content-Type"].startswith("text/html")
     assert b"Traceback" not in response.content
+    assert_site_page(response, "Something went wrong")
+
+
+def assert_site_page(response: Any, heading: str) -> None:
+    """An error page in the site's own look: its stylesheet, header and a heading that says what happened."""
+    html = response.content.decode()
+    assert '<link rel="stylesheet" href="/static/site.css">' in html
+    assert '<header class="site-header">' in html
+    assert f"<h1>{heading}</h1>" in html
 
 
 def _session_store_fails(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,8 @@ import io
 import json
 import logging
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -432,3 +434,195 @@ def test_the_command_line_names_the_flag():
     )
     assert result.returncode != 0
     assert "not a loopback address" in result.stderr and "--allow-remote" in result.stderr
+
+
+# --- controls for trying the failure modes by hand (README, "Try the failure modes") ---------
+
+
+def test_next_answers_only_the_next_new_topup(http, sandbox):
+    assert http.post("/sandbox/configure", json={"next": "decline"}).json()["next"] == "decline"
+    declined = _topup(http, "n1")
+    assert (declined.status_code, declined.json()["code"]) == (402, "card_declined")
+    assert _topup(http, "n1").json() == declined.json()  # its retry gets the stored decline
+    assert _topup(http, "n2").status_code == 200  # the one after goes through
+    state = sandbox.state.snapshot()
+    assert (state["next"], state["mode"], state["charges"]) == (None, "ok", [{"key": "n2", "amountCents": 1000}])
+
+
+def test_next_is_not_spent_by_replays_or_bad_requests_and_beats_the_faults(http, sandbox):
+    assert _topup(http, "old").status_code == 200
+    _faults(http, drop=1.0, seed=1)
+    http.post("/sandbox/configure", json={"next": "no_card"})
+    assert _topup(http, "old").status_code == 200  # a replay: next is still waiting
+    assert http.post(TOPUP, json={"amountCents": "1000"}, headers={"Idempotency-Key": "bad"}).status_code == 400
+    no_card = _topup(http, "new")
+    assert (no_card.status_code, no_card.json()["code"]) == (402, "no_card")
+    assert no_card.json()["url"] == f"{sandbox.url}/billing"
+    assert sandbox.state.snapshot()["faults"] == NO_FAULTS  # next answered it, no fault was drawn
+    with pytest.raises(httpx.TransportError):  # then the faults again
+        _topup(http, "newer")
+
+
+def test_next_late_charges_at_once_and_answers_late_while_a_retry_gets_the_answer(http, sandbox, settings):
+    http.post("/sandbox/configure", json={"next": "late", "nextSeconds": 0.5})
+    token = settings.CREDITS["AUTH_TOKEN"]
+    with (
+        httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}) as other,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        started = time.monotonic()
+        late = pool.submit(_topup, other, "slow")
+        while not sandbox.state.snapshot()["charges"] and time.monotonic() - started < 2:
+            time.sleep(0.01)
+        replay = _topup(http, "slow")  # what settlement does while the first is still held
+        assert replay.status_code == 200 and not late.done()
+        assert late.result().json() == replay.json()
+        assert time.monotonic() - started >= 0.5
+    began = time.monotonic()
+    assert _topup(http, "quick").status_code == 200 and time.monotonic() - began < 0.4  # only the next one
+
+
+def test_next_takes_every_mode_and_null_cancels_it(http, sandbox):
+    for mode in ("rate_limited", "unauthorized", "requires_action"):
+        http.post("/sandbox/configure", json={"next": mode})
+        assert _topup(http, f"k-{mode}").status_code == {"rate_limited": 429, "unauthorized": 401}.get(mode, 402)
+    http.post("/sandbox/configure", json={"next": "error"})
+    assert http.post("/sandbox/configure", json={"next": None}).json()["next"] is None
+    assert _topup(http, "after").status_code == 200
+
+
+def test_remaining_runs_the_credits_out_again(http, sandbox):
+    _topup(http, "a", 2500)
+    state = http.post("/sandbox/configure", json={"remaining": 0}).json()
+    assert (state["credits"], state["spend"], state["remaining"]) == (35.0, 35.0, 0.0)
+    refused = http.post("/api/reef/spend", json={"amountCents": 25})
+    assert (refused.status_code, refused.json()["code"]) == (402, "no_credits")
+    assert http.get("/api/reef/credits").json()["remaining"] == 0.0
+    # Up again, without a negative spend.
+    state = http.post("/sandbox/configure", json={"remaining": 50}).json()
+    assert (state["credits"], state["spend"], state["remaining"]) == (50.0, 0.0, 50.0)
+
+
+def test_reset_starts_over_from_the_starting_credits(tmp_path):
+    with (
+        SandboxLanding("r", credits=1, state_file=tmp_path / "s.json") as landing,
+        httpx.Client(base_url=landing.url, headers={"Authorization": "Bearer r"}) as client,
+    ):
+        _topup(client, "a", 2500)
+        client.post("/api/reef/spend", json={"amountCents": 100})
+        client.post("/sandbox/configure", json={"mode": "decline", "next": "drop", "delay": 2, "faults": {"drop": 1}})
+        state = client.post("/sandbox/configure", json={"reset": True}).json()
+    assert (state["credits"], state["spend"], state["remaining"]) == (1.0, 0.0, 1.0)
+    assert (state["mode"], state["next"], state["delay"], state["faultConfig"], state["charges"]) == (
+        "ok",
+        None,
+        0.0,
+        None,
+        [],
+    )
+    assert json.loads((tmp_path / "s.json").read_text())["creditsCents"] == 100  # saved too
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"mdoe": "decline"},
+        {"next": "explode"},
+        {"next": "late", "nextSeconds": -1},
+        {"credits": "5"},
+        {"remaining": True},
+        {"spend": None},
+        {"delay": "slow"},
+        {"mode": "decline", "runOut": True},
+    ],
+)
+def test_configure_refuses_what_it_does_not_know_and_changes_nothing(http, sandbox, change):
+    before = sandbox.state.snapshot()
+    refused = http.post("/sandbox/configure", json={"mode": "decline", **change})
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid")
+    assert sandbox.state.snapshot() == before
+
+
+def test_configure_names_the_known_settings(http, sandbox):
+    refused = http.post("/sandbox/configure", json={"runOut": True})
+    assert "runOut" in refused.json()["error"] and "remaining" in refused.json()["error"]
+
+
+def _section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index(f"\n## {title}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start : end if end != -1 else None]
+
+
+def _curls(text: str) -> list[str]:
+    """Every ``curl`` command in ``sh`` code blocks of ``text``, joined across ``\\`` lines."""
+    commands: list[str] = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        commands += [line.strip() for line in joined.splitlines() if line.strip().startswith("curl ")]
+    return commands
+
+
+def _words(command: str) -> list[str]:
+    """A shell command's words, without its comment."""
+    return shlex.split(command, comments=True)
+
+
+def _run_curl(command: str, port: int) -> httpx.Response:
+    """A README ``curl`` command against the sandbox on ``port`` (the README's is 8765)."""
+    words = _words(command)
+    assert words[0] == "curl"
+    url = next(w for w in words[1:] if "/sandbox/" in w)
+    assert url.startswith("127.0.0.1:8765/sandbox/"), url  # the address make run serves it on
+    data = words[words.index("-d") + 1] if "-d" in words else None
+    method = "POST" if data is not None or "POST" in words else "GET"
+    return httpx.request(method, f"http://127.0.0.1:{port}{url.removeprefix('127.0.0.1:8765')}", content=data)
+
+
+def test_every_command_of_try_the_failure_modes_works_as_printed(sandbox):
+    section = _section("Try the failure modes")
+    commands = _curls(section)
+    bodies = [json.loads(words[words.index("-d") + 1]) for words in map(_words, commands) if "-d" in words]
+    asked = {body.get("next") or body.get("mode") for body in bodies} - {None}
+    # Every failure mode the section promises, and the controls for running out and starting over.
+    assert {"decline", "requires_action", "no_card", "late", "drop_after_charge", "rate_limited"} <= asked
+    assert "unauthorized" in asked or "forbidden" in asked
+    assert {"remaining": 0} in bodies and any(body.get("reset") for body in bodies)
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    for command in commands:
+        answer = _run_curl(command, port)
+        assert answer.status_code == 200, (command, answer.text)
+        assert "remaining" in answer.json()
+    assert "make link" in section
+
+
+# --- the demo's limits (reef_site's settings, each in a fresh process) -------------------------
+
+LIMITS = (
+    "import django, json; from django.conf import settings as s; django.setup(); "
+    "from credits.conf import get_settings; c = get_settings(); "
+    "print(json.dumps([c.MAX_ATTEMPTS_PER_HOUR, c.MAX_CENTS_PER_DAY]))"
+)
+
+
+def _limits(**env: str) -> list[int]:
+    from tests.processes import reef_site_environment
+
+    result = subprocess.run(
+        [sys.executable, "-c", LIMITS],
+        cwd=ROOT,
+        env=reef_site_environment(SECRET_KEY="k" * 50, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_demo_has_roomy_limits_and_production_keeps_the_defaults():
+    assert _limits(DEBUG="on", VERS_SANDBOX="on") == [100, 2_000_000]  # make run
+    assert _limits() == [10, 200_000]
+    assert _limits(VERS_SANDBOX="on") == [10, 200_000]  # served as in production: the app's defaults
+    assert _limits(DEBUG="on") == [10, 200_000]  # a real landing: the app's defaults

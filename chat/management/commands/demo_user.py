@@ -18,6 +18,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="demo")
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="the site's address, for the link")
+        parser.add_argument(
+            "--another",
+            default="",
+            help="the command to print for another link (`make run` passes `make link`); "
+            "by default `python manage.py magic_link USERNAME --url URL`",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         user, _ = get_user_model().objects.get_or_create(username=options["username"])
@@ -33,5 +39,6 @@ class Command(BaseCommand):
         )
         username = user.get_username()
         self.stdout.write(f"Log in as {username} at {link_for(user, options['url'])} ({validity()}).")
-        self.stdout.write(f"Another link: python manage.py magic_link {username} --url {options['url'].rstrip('/')}")
+        another = options["another"] or f"python manage.py magic_link {username} --url {options['url'].rstrip('/')}"
+        self.stdout.write(f"Another link, once this one is used or expired: {another}")
         self.stdout.write(f"{username} may add credits and manage the auto top-up (the + credits menu).")

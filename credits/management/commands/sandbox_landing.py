@@ -23,7 +23,12 @@ def _json_object(raw: str) -> dict[str, Any]:
 
 
 class Command(BaseCommand):
-    help = "Run the sandbox landing (a stand-in billing service) over HTTP, with the site's token."
+    help = (
+        "Run the sandbox landing (a stand-in billing service) over HTTP, with the site's token. While it runs, "
+        "POST /sandbox/configure (loopback only) sets how it answers: "
+        '{"next": "decline"} for the next top-up, {"mode": "decline"} for all, {"remaining": 0} to run the '
+        'credits out, {"reset": true} to start over (README, "Try the failure modes").'
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="a loopback address unless --allow-remote is given")
@@ -77,6 +82,10 @@ class Command(BaseCommand):
         if options["state_file"]:
             started += f", state in {options['state_file']}"
         self.stdout.write(started + ")")
+        self.stdout.write(
+            f"Control it from this machine, e.g. the next top-up declines: curl -X POST {landing.url}/sandbox/configure "
+            """-d '{"next": "decline"}' (README, "Try the failure modes")."""
+        )
         try:
             landing.serve_forever()
         except KeyboardInterrupt:
