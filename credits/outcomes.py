@@ -14,11 +14,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from . import client
 from .balance import parse_balance
 from .conf import CreditsSettings
-from .models import Status, format_dollars
+from .models import UNSETTLED, Status, format_dollars
 
 LANDING_CODE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 DECLINE_STATUSES = frozenset({400, 402, 404, 409, 422})
@@ -79,23 +80,10 @@ def outcome_of_response(response: client.LandingResponse, conf: CreditsSettings)
             url=same_origin_url(landing.get("url"), conf),
         )
     if status in (401, 403):
-        return Outcome(
-            Status.ERROR,
-            502,
-            "upstream_auth",
-            _(
-                "Top-ups are misconfigured on this site: the billing service refused the site's "
-                "credentials. Nothing was charged. Please tell the site's administrator."
-            ),
-        )
+        return Outcome(Status.ERROR, 502, "upstream_auth", msg_misconfigured())
     if status == 429:
-        return Outcome(
-            Status.DECLINED,
-            429,
-            "rate_limited",
-            _landing_sentence(landing.get("error")) or _("Too many top-ups for now. Please try again later."),
-            retry_after=_retry_after(response.retry_after),
-        )
+        retry_after = _retry_after(response.retry_after)
+        return Outcome(Status.DECLINED, 429, "rate_limited", msg_landing_busy(retry_after), retry_after=retry_after)
     return Outcome(
         Status.ERROR,
         502,
@@ -150,8 +138,56 @@ def msg_busy() -> str:
     )
 
 
+# Where trying again cannot help, the sentence says so and who can fix it.
 def msg_not_configured() -> str:
-    return _("Top-ups are not set up on this site yet. Please tell the site's administrator.")
+    return _(
+        "Top-ups are not set up on this site yet, so nothing was charged. An administrator of this site "
+        "needs to set them up; trying again will not help until then."
+    )
+
+
+def msg_misconfigured() -> str:
+    return _(
+        "Top-ups are misconfigured on this site: the billing service refused the site's credentials, so "
+        "nothing was charged. An administrator of this site needs to fix it; trying again will not help "
+        "until then."
+    )
+
+
+def msg_landing_busy(retry_after: str | None) -> str:
+    """The landing's 429: nothing was charged; how long to wait, from ``Retry-After`` when given."""
+    busy = _("The billing service is busy with this team's charges, so nothing was charged.")
+    if retry_after is None:
+        return busy + " " + _("Try again in a few minutes.")
+    return busy + " " + _("Try again in %(wait)s.") % {"wait": wait_text(int(retry_after))}
+
+
+def wait_text(seconds: int) -> str:
+    """A wait a person reads: "30 seconds", "2 minutes", "3 hours" (rounded up)."""
+    if seconds < 60:
+        count = max(1, seconds)
+        return ngettext("%(count)d second", "%(count)d seconds", count) % {"count": count}
+    if seconds < 3600:
+        count = -(-seconds // 60)
+        return ngettext("%(count)d minute", "%(count)d minutes", count) % {"count": count}
+    count = -(-seconds // 3600)
+    return ngettext("%(count)d hour", "%(count)d hours", count) % {"count": count}
+
+
+def status_text(status: str, code: str = "") -> str:
+    """The label of an attempt in the recent top-ups: what happened, by its status and code."""
+    if status in UNSETTLED:
+        return _("Checking…")
+    if status == Status.DECLINED:
+        labels = {
+            "rate_limited": _("Not charged: billing service busy"),
+            "no_card": _("Not charged: no card saved"),
+            "requires_action": _("Not charged: the payment needs confirming"),
+        }
+        return labels.get(code) or str(Status.DECLINED.label)
+    if status == Status.ERROR and code in ("upstream_auth", "not_configured"):
+        return _("Not charged: top-ups are not set up correctly")
+    return str(Status(status).label)
 
 
 def msg_bad_answer_unknown() -> str:

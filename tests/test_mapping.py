@@ -7,7 +7,7 @@ import pytest
 
 from credits import client
 from credits.models import Status, TopupAttempt
-from credits.outcomes import MAX_LANDING_ERROR
+from credits.outcomes import MAX_LANDING_ERROR, status_text, wait_text
 
 
 @pytest.fixture
@@ -148,3 +148,77 @@ def test_a_success_without_a_balance_answers_without_one(landing_answers, api):
         body = api.topup({"amountCents": 1000}).json()
     assert body["ok"] is True
     assert "balance" not in body
+
+
+BUSY = "The billing service is busy with this team's charges, so nothing was charged."
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait", "passed_on"),
+    [
+        ("30", "Try again in 30 seconds.", "30"),
+        ("1", "Try again in 1 second.", "1"),
+        ("120", "Try again in 2 minutes.", "120"),
+        ("61", "Try again in 2 minutes.", "61"),
+        ("7200", "Try again in 2 hours.", "7200"),
+        (None, "Try again in a few minutes.", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "Try again in a few minutes.", None),  # a date is not passed on
+    ],
+)
+def test_a_landing_rate_limit_says_how_long_to_wait(landing_answers, api, retry_after, wait, passed_on):
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    answer = {"error": "Too many charges for this team, slow down.", "code": "rate_limited"}
+    with landing_answers(lambda r: httpx.Response(429, json=answer, headers=headers)):
+        response = api.topup({"amountCents": 1000})
+    assert (response.status_code, response.json()["code"]) == (429, "rate_limited")
+    assert response.json()["error"] == f"{BUSY} {wait}"
+    assert response.get("Retry-After") == passed_on
+    attempt = TopupAttempt.objects.get()
+    assert attempt.status == Status.DECLINED
+    assert status_text(attempt.status, attempt.error_code) == "Not charged: billing service busy"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "1 second"),
+        (1, "1 second"),
+        (59, "59 seconds"),
+        (60, "1 minute"),
+        (61, "2 minutes"),
+        (3599, "60 minutes"),
+        (3600, "1 hour"),
+        (3601, "2 hours"),
+    ],
+)
+def test_wait_text_rounds_up(seconds, text):
+    assert wait_text(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "label"),
+    [
+        (Status.PENDING, "", "Checking…"),
+        (Status.UNKNOWN, "upstream_timeout", "Checking…"),
+        (Status.SUCCEEDED, "", "Succeeded"),
+        (Status.DECLINED, "card_declined", "Declined by the billing service"),
+        (Status.DECLINED, "upstream_rejected", "Declined by the billing service"),
+        (Status.DECLINED, "rate_limited", "Not charged: billing service busy"),
+        (Status.DECLINED, "no_card", "Not charged: no card saved"),
+        (Status.DECLINED, "requires_action", "Not charged: the payment needs confirming"),
+        (Status.ERROR, "upstream_auth", "Not charged: top-ups are not set up correctly"),
+        (Status.ERROR, "not_configured", "Not charged: top-ups are not set up correctly"),
+        (Status.ERROR, "upstream_unreachable", "Error: nothing was charged"),
+        (Status.REFUSED, "rate_limited", "Refused here (limit reached): never sent"),
+    ],
+)
+def test_status_text_labels_an_attempt_by_what_happened(status, code, label):
+    assert status_text(status, code) == label
+
+
+def test_a_token_refused_by_the_landing_names_who_can_fix_it(landing_answers, api):
+    with landing_answers(lambda r: httpx.Response(401, json={"error": "Token refused.", "code": "unauthorized"})):
+        body = api.topup({"amountCents": 1000}).json()
+    assert body["code"] == "upstream_auth"
+    assert "An administrator of this site needs to fix it" in body["error"]
+    assert "trying again will not help" in body["error"]

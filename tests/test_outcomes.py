@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from credits.models import Status, TopupAttempt
+from credits.outcomes import status_text
 
 # mode of the sandbox → (proxy status, code, audit status)
 ROWS = [
@@ -57,7 +58,7 @@ def test_decline_passes_on_the_landings_sentence(sandbox, api):
     sandbox.state.configure(mode="decline")
     body = api.topup({"amountCents": 1000}).json()
     assert body["error"] == "Your card was declined (sandbox)."
-    assert "url" not in body
+    assert body["url"] == f"{sandbox.url}/billing"  # where the user can use another card
 
 
 def test_a_url_on_the_landings_own_origin_is_passed_on(sandbox, api):
@@ -72,11 +73,66 @@ def test_upstream_auth_tells_the_user_topups_are_misconfigured(sandbox, api):
     assert "misconfigured" in body["error"]
 
 
-def test_landing_rate_limit_passes_retry_after_on(sandbox, api):
+def test_landing_rate_limit_passes_retry_after_on_and_says_how_long_to_wait(sandbox, api):
     sandbox.state.configure(mode="rate_limited")
     response = api.topup({"amountCents": 1000})
     assert response.status_code == 429
     assert response["Retry-After"] == "30"
+    assert response.json()["code"] == "rate_limited"
+    assert response.json()["error"] == (
+        "The billing service is busy with this team's charges, so nothing was charged. Try again in 30 seconds."
+    )
+
+
+# Where trying again cannot help, the sentence says who can fix it and never invites a retry;
+# where it can, the sentence says to try again.
+@pytest.mark.parametrize("mode", ["unauthorized", "forbidden", "no_token"])
+def test_a_misconfigured_site_names_who_can_fix_it_and_no_retry(sandbox, api, settings, mode):
+    if mode == "no_token":
+        settings.CREDITS = {**settings.CREDITS, "AUTH_TOKEN": None}
+    else:
+        sandbox.state.configure(mode=mode)
+    body = api.topup({"amountCents": 1000}).json()
+    assert body["code"] in ("upstream_auth", "not_configured")
+    assert "An administrator of this site needs to" in body["error"]
+    assert "trying again will not help" in body["error"]
+    assert "nothing was charged" in body["error"]
+    assert "try again in" not in body["error"].lower()
+    assert "please try again" not in body["error"].lower()
+
+
+@pytest.mark.parametrize("mode", ["rate_limited", "error", "redirect"])
+def test_a_failure_that_a_retry_can_mend_says_to_try_again(sandbox, api, mode):
+    sandbox.state.configure(mode=mode)
+    body = api.topup({"amountCents": 1000}).json()
+    assert "try again in" in body["error"].lower()
+    assert "administrator" not in body["error"]
+
+
+# sandbox mode → what the recent top-ups call the attempt
+LABELS = [
+    ("ok", "Succeeded"),
+    ("decline", "Declined by the billing service"),
+    ("no_card", "Not charged: no card saved"),
+    ("requires_action", "Not charged: the payment needs confirming"),
+    ("rejected", "Declined by the billing service"),
+    ("rate_limited", "Not charged: billing service busy"),
+    ("unauthorized", "Not charged: top-ups are not set up correctly"),
+    ("error", "Error: nothing was charged"),
+    ("drop", "Checking…"),
+]
+
+
+@pytest.mark.parametrize(("mode", "label"), LABELS)
+def test_each_attempt_is_labelled_by_what_happened(sandbox, api, mode, label):
+    sandbox.state.configure(mode=mode)
+    api.topup({"amountCents": 1000})
+    attempt = TopupAttempt.objects.get()
+    assert status_text(attempt.status, attempt.error_code) == label
+
+
+def test_a_refused_attempt_keeps_its_label(db):
+    assert status_text(Status.REFUSED, "rate_limited") == "Refused here (limit reached): never sent"
 
 
 def test_a_slow_landing_is_an_unknown_outcome(sandbox, api, settings):
@@ -110,6 +166,7 @@ def test_no_token_configured_answers_503_and_records_it(sandbox, api, settings):
     response = api.topup({"amountCents": 1000})
     assert response.status_code == 503
     assert response.json()["code"] == "not_configured"
+    assert response.json()["error"].startswith("Top-ups are not set up on this site yet")
     attempt = TopupAttempt.objects.get()
     assert (attempt.status, attempt.error_code) == (Status.ERROR, "not_configured")
     assert sandbox.state.snapshot()["topupRequests"] == 0

@@ -34,24 +34,26 @@
     return item;
   }
 
+  // Puts the messages in the list; returns the last one that was not there before, if any.
   function place(fragments) {
-    var last = null;
+    var last = null, added = null;
     fragments.forEach(function (fragment) {
       var template = document.createElement("template");
       template.innerHTML = fragment.html.trim();
       var node = template.content.firstElementChild;
       holdContinue(node);
       var existing = document.getElementById(fragment.id);
-      if (existing) existing.replaceWith(node); else list.appendChild(node);
+      if (existing) existing.replaceWith(node); else { list.appendChild(node); added = node; }
       last = node;
     });
     var empty = root.querySelector("[data-chat-empty]");
     if (empty) empty.remove();
     if (last) last.scrollIntoView({block: "nearest"});
+    return added;
   }
 
   function update(data) {
-    if (data.messages) place(data.messages);
+    var added = data.messages ? place(data.messages) : null;
     var conversation = data.conversation;
     if (conversation) {
       composer.action = conversation.sendUrl;
@@ -62,6 +64,14 @@
     }
     // The agent may have spent credits: the header fetches the balance again.
     document.dispatchEvent(new CustomEvent("credits:refresh"));
+    return added;
+  }
+
+  // Where focus goes when the control that had it is replaced: the new message, else the composer.
+  function focusAfter(message) {
+    if (!message) { textarea.focus(); return; }
+    message.tabIndex = -1;
+    message.focus();
   }
 
   function post(url, body) {
@@ -118,12 +128,14 @@
     var pending = bubble("assistant", text.textThinking);
     post(form.action, new FormData(form)).then(function (result) {
       pending.remove();
-      if (result.data.messages) update(result.data);
+      var added = result.data.messages ? update(result.data) : null;
       if (!result.ok) failed(result);
+      focusAfter(added);
     }).catch(function () {
       pending.remove();
       button.disabled = false;
       failed(null);
+      if (document.contains(button)) button.focus(); else focusAfter(null);
     });
   });
 

@@ -451,12 +451,21 @@
       pollRecent(); // a closed menu alone polls no more
       if (refocus) toggle.focus();
     }
+    function focusInside() {
+      var active = document.activeElement;
+      return !!active && (active === toggle || panel.contains(active));
+    }
     toggle.addEventListener("click", function () { if (panel.hidden) open(); else close(false); });
-    root.addEventListener("keydown", function (event) {
-      if (event.key === "Escape" && !panel.hidden) { event.preventDefault(); close(true); }
+    // Escape closes the open panel wherever focus is; focus goes back to the toggle only
+    // from inside the panel (or from the toggle), never away from where the user is.
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || panel.hidden) return;
+      var inside = focusInside();
+      if (inside) event.preventDefault();
+      close(inside);
     });
     document.addEventListener("click", function (event) {
-      if (panel.hidden || root.contains(event.target)) return;
+      if (panel.hidden || panel.contains(event.target) || toggle.contains(event.target)) return;
       var active = document.activeElement;
       close(!active || active === document.body || panel.contains(active));
     });
