@@ -1,22 +1,33 @@
 """The chat page. Sending works as a plain form (post, redirect, get) and, with JavaScript,
-as a fetch that answers JSON carrying the same message fragments the page renders."""
+as a fetch that answers JSON carrying the same message fragments the page renders.
+
+A message that ran out of credits offers Continue only when continuing can work: a top-up
+(by anyone on the team: the credits are shared) went through after it, or the balance read
+since then is positive. Otherwise its Continue form is rendered hidden, and the script
+reveals it on ``credits:topped-up``; without the script the message says to add credits
+first, and the page comes back with Continue after the widget's form has added them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from credits.autotopup import on_its_way
-from credits.models import format_dollars
+from credits.conf import get_settings as credits_settings
+from credits.models import Status, TopupAttempt, format_dollars
+from credits.templatetags.credits import cached_balance
 
 from . import services
 from .forms import MessageForm
@@ -35,13 +46,39 @@ def _send_url(conversation: Conversation | None) -> str:
     return reverse("chat:send", args=[conversation.pk])
 
 
+def continue_ready(messages: Iterable[Message]) -> set[int]:
+    """The ids of the messages that ran out of credits and can now be continued: a top-up went
+    through after the message, or the cached balance is positive and was read after it (a
+    cached balance is at most ``BALANCE_CACHE_SECONDS`` old). One query, and none when no
+    message waits; never a landing call."""
+    waiting = [m for m in messages if m.out_of_credits and m.is_stopped]
+    if not waiting:
+        return set()
+    since = min(m.created_at for m in waiting)
+    landed = TopupAttempt.objects.filter(Q(finished_at__gt=since) | Q(settled_at__gt=since), status=Status.SUCCEEDED)
+    times = landed.aggregate(finished=Max("finished_at"), settled=Max("settled_at"))
+    last_topup = max((t for t in times.values() if t is not None), default=None)
+    balance = cached_balance()
+    read_after = None  # a positive balance in the cache was read after messages made before this
+    if balance is not None and balance["remaining"] > 0:
+        read_after = timezone.now() - timedelta(seconds=credits_settings().BALANCE_CACHE_SECONDS)
+    return {
+        m.pk
+        for m in waiting
+        if (last_topup is not None and last_topup > m.created_at)
+        or (read_after is not None and m.created_at < read_after)
+    }
+
+
 def _page(
     request: HttpRequest, conversation: Conversation | None, form: MessageForm | None = None, status: int = 200
 ) -> HttpResponse:
+    chat_messages = list(conversation.messages.all()) if conversation else []
     context = {
         "conversation": conversation,
         "conversations": _conversations(request)[:SIDEBAR_LENGTH],
-        "chat_messages": list(conversation.messages.all()) if conversation else [],
+        "chat_messages": chat_messages,
+        "continue_ready": continue_ready(chat_messages),
         "form": form or MessageForm(),
         "send_url": _send_url(conversation),
         "auto_topup_coming": _auto_topup_coming(),
@@ -65,8 +102,10 @@ def _auto_topup_coming() -> str:
     return format_dollars(cents) if cents else ""
 
 
-def _fragment(request: HttpRequest, message: Message, coming: str = "") -> dict[str, str]:
-    context = {"message": message, "auto_topup_coming": coming}
+def _fragment(
+    request: HttpRequest, message: Message, coming: str = "", ready: set[int] | None = None
+) -> dict[str, str]:
+    context = {"message": message, "auto_topup_coming": coming, "continue_ready": ready or set()}
     html = render_to_string("chat/_message.html", context, request=request)
     return {"id": message.dom_id, "html": html}
 
@@ -80,6 +119,7 @@ def _json(
         request=request,
     )
     coming = _auto_topup_coming() if any(m.out_of_credits for m in messages) else ""
+    ready = continue_ready(messages)
     body = {
         "conversation": {
             "id": conversation.pk,
@@ -87,7 +127,7 @@ def _json(
             "url": conversation.get_absolute_url(),
             "sendUrl": _send_url(conversation),
         },
-        "messages": [_fragment(request, message, coming) for message in messages],
+        "messages": [_fragment(request, message, coming, ready) for message in messages],
         "sidebar": sidebar,
         **extra,
     }

@@ -1,8 +1,12 @@
-"""The pages' side of the widget: the top-up form without JavaScript and the recent top-ups.
+"""The pages' side of the widget: the top-up form without JavaScript, the recent top-ups and
+the credits page.
 
 ``topup_form`` is a plain Django form post (CSRF by the middleware, log-in required) that
 ends in a message and a redirect back to the page. ``recent_topups`` is the JSON list the
-header menu shows, so an unknown outcome can be checked.
+header menu shows, so an unknown outcome can be checked. ``credits_page`` is where the
+header's "+ credits" leads without JavaScript: the balance read on the server, the amounts
+(the same forms), the auto top-up setting and the user's recent top-ups. A host mounts it
+where it likes, outside its JSON API (reef_site: ``/ui/credits/``); the header finds it.
 """
 
 from __future__ import annotations
@@ -12,18 +16,23 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
+from . import autotopup, client
+from .balance import BalanceUnavailable, get_balance
 from .conf import get_settings
+from .db import give_back
 from .forms import TopupForm
 from .models import UNSETTLED, Source, Status, TopupAttempt, format_dollars
-from .outcomes import error
+from .outcomes import error, status_text
 from .permissions import may_top_up, refusal_sentence, who_to_ask
+from .templatetags.credits import balance_display, cached_balance, widget_context
 from .topups import request_topup
 from .views import gate, respond
 
@@ -83,7 +92,7 @@ def attempt_json(attempt: TopupAttempt) -> dict[str, Any]:
         "amount": format_dollars(attempt.amount_cents),
         "createdAt": attempt.created_at.isoformat(),
         "status": attempt.status,
-        "statusText": _("Checking…") if attempt.status in UNSETTLED else str(Status(attempt.status).label),
+        "statusText": status_text(attempt.status, attempt.error_code),
         "source": attempt.source,
     }
     if attempt.status in (Status.DECLINED, Status.ERROR, Status.REFUSED) and attempt.error_message:
@@ -102,3 +111,75 @@ def recent_topups(request: HttpRequest) -> JsonResponse:
         return respond(error(404, "not_found", _("Recent top-ups are turned off on this site.")))
     attempts = TopupAttempt.objects.filter(user=request.user).order_by("-created_at")[:limit]  # type: ignore[misc]
     return JsonResponse({"topups": [attempt_json(a) for a in attempts]})
+
+
+def _page_balance() -> tuple[dict[str, Any] | None, str]:
+    """The balance to show on the page, or None and the sentence that says why there is none.
+    A cached balance costs nothing; else the landing is asked, with its short timeout
+    (``BALANCE_TIMEOUT``), holding no pooled database connection meanwhile."""
+    balance = cached_balance()
+    if balance is None:
+        give_back()
+        try:
+            balance = get_balance()
+        except client.LandingNotConfigured:
+            return None, _("The balance is not available: top-ups are not set up on this site.")
+        except client.LandingBusy:
+            return None, _("The balance cannot be read right now. Reload the page in a moment to try again.")
+        except (client.LandingError, BalanceUnavailable):
+            return None, _(
+                "The balance cannot be read from the billing service right now. Reload the page to try again."
+            )
+    return balance_display(balance), ""
+
+
+def _auto_topup_summary(user: Any) -> dict[str, str]:
+    """The team's auto top-up setting in words, as the header menu says it (read-only here)."""
+    state = autotopup.state(user)
+    values = {
+        "threshold": format_dollars(state["thresholdCents"]),
+        "amount": format_dollars(state["amountCents"]),
+        "cap": format_dollars(state["monthlyCapCents"]),
+        "spent": format_dollars(state["spentThisMonthCents"]),
+    }
+    if state["enabled"]:
+        summary = (
+            _("On: when the balance falls below %(threshold)s, %(amount)s is added, at most %(cap)s a month.") % values
+            + " "
+            + _("Spent this month: %(spent)s of %(cap)s.") % values
+        )
+    else:
+        summary = _("Off: credits are only added by hand.")
+        if not state["canManage"]:
+            summary += " " + _("Ask a team member who manages auto top-up to change it.")
+    reason = state["disabledReason"]
+    return {
+        "summary": summary,
+        "reason": _("Auto top-up was turned off: %(reason)s") % {"reason": reason} if reason else "",
+    }
+
+
+@transaction.non_atomic_requests  # the balance may be read from the landing: no transaction held open
+@never_cache
+@require_safe
+@login_required
+def credits_page(request: HttpRequest) -> HttpResponse:
+    """``GET``: the team's balance, the amounts, the auto top-up setting and the user's recent
+    top-ups, rendered on the server; what the header's "+ credits" leads to without JavaScript.
+    The forms post to ``topup-form`` and come back here with a message."""
+    balance, problem = _page_balance()
+    context = widget_context({"request": request}, "form")
+    limit = get_settings().RECENT_TOPUPS
+    attempts = TopupAttempt.objects.filter(user=request.user).order_by("-created_at")[:limit] if limit > 0 else []  # type: ignore[misc]
+    recent = [attempt_json(attempt) | {"created": attempt.created_at} for attempt in attempts]
+    context.update(
+        {
+            "page_balance": balance,
+            "balance_problem": problem,
+            "recent": recent,
+            "has_unsettled": any(item["status"] in UNSETTLED for item in recent),
+            "show_recent": limit > 0,
+            "auto_topup": _auto_topup_summary(request.user),
+        }
+    )
+    return render(request, "credits/page.html", context)

@@ -14,3 +14,7 @@ urlpatterns = [
     path("topup-seen", views.topup_seen, name="topup-seen"),
     path("auto-topup", auto_topup, name="auto-topup"),
 ]
+
+# The credits page (form_views.credits_page) is HTML, so it is not in this URLconf, which a
+# site may mount as a JSON API (reef_site does, under ui/api/): a host mounts the view itself,
+# under any path and name, and the header's "+ credits" finds it (reef_site: chat.urls, /ui/credits/).

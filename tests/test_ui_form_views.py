@@ -97,7 +97,8 @@ def test_a_decline_shows_the_landings_sentence_and_its_link(browser, sandbox):
     assert message.startswith('No card is saved for this team. <a href="' + sandbox.url + '/billing">')
     sandbox.state.configure(mode="decline")
     response = browser.post(FORM, {"amount": "10", "next": "/ui/"})
-    assert messages_of(response) == ["Your card was declined (sandbox)."]
+    [message] = messages_of(response)
+    assert message.startswith('Your card was declined (sandbox). <a href="' + sandbox.url + '/billing">')
 
 
 def test_recent_topups_lists_the_users_own_newest_first(browser, user, other_user, sandbox, settings):
@@ -139,3 +140,11 @@ def test_recent_topups_makes_two_queries(browser, user, django_assert_max_num_qu
     TopupAttempt.objects.create(user=user, amount_cents=500, idempotency_key="a")
     with django_assert_max_num_queries(3):  # session, user, the list
         browser.get(RECENT)
+
+
+def test_recent_topups_label_each_refusal_by_what_happened(browser, sandbox):
+    """A busy billing service did not decline the card: the list says what happened."""
+    sandbox.state.configure(mode="rate_limited")
+    browser.post(FORM, {"amount": "10", "next": "/ui/"})
+    [topup] = browser.get(RECENT).json()["topups"]
+    assert topup["statusText"] == "Not charged: billing service busy"
