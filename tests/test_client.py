@@ -7,11 +7,19 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
 
 from credits import __version__, client
+
+
+def run_on_a_new_loop(coro: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: the caller's thread may have a loop running
+    (Playwright's, after the browser tests)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(10)
 
 
 def test_one_pooled_client_per_configuration_and_event_loop(settings):
@@ -27,7 +35,7 @@ def test_one_pooled_client_per_configuration_and_event_loop(settings):
     assert first.follow_redirects is False
     assert first.timeout.connect == settings.CREDITS["CONNECT_TIMEOUT"]
     assert first.timeout.read is None  # the whole call has a deadline instead
-    other_loop, _ = asyncio.run(clients())  # an async view's own loop gets its own client
+    other_loop, _ = run_on_a_new_loop(clients())  # an async view's own loop gets its own client
     assert other_loop is not first
     settings.CREDITS = {**settings.CREDITS, "CONNECT_TIMEOUT": 0.7}
     assert asyncio.run_coroutine_threadsafe(clients(), loop).result(5)[0] is not first
@@ -48,7 +56,7 @@ def test_an_async_caller_awaits_the_landing_on_its_own_loop(settings):
         return asyncio.get_running_loop()
 
     with client.override_transport(httpx.MockTransport(answer)):
-        caller = asyncio.run(two_reads())
+        caller = run_on_a_new_loop(two_reads())
     assert seen == [caller, caller]
     assert client._landing.in_flight == 0  # both places in the cap were given back
 
@@ -91,7 +99,7 @@ def test_landing_calls_past_the_cap_fail_at_once_and_free_their_place(settings):
         with pytest.raises(client.LandingBusy):
             client.credits()
         with pytest.raises(client.LandingBusy):  # an async view's call, on its own loop, too
-            asyncio.run(client.acredits())
+            run_on_a_new_loop(client.acredits())
         assert time.monotonic() - started < 0.5
         release.set()
         assert [f.result(5).status for f in waiting] == [200, 200]
