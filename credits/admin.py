@@ -13,6 +13,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.functional import Promise
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -29,21 +34,28 @@ else:
     _AutoForm = forms.ModelForm
 
 
+# One word per status and per settler for the list's cells; the full label is their tooltip.
+SHORT_STATUS: dict[str, Promise] = {
+    Status.PENDING: _("pending"),
+    Status.SUCCEEDED: _("succeeded"),
+    Status.DECLINED: _("declined"),
+    Status.ERROR: _("error"),
+    Status.UNKNOWN: _("unknown"),
+    Status.REFUSED: _("refused"),
+}
+SHORT_SETTLED_BY: dict[str, Promise] = {
+    SettledBy.RETRY: _("retry"),
+    SettledBy.NEXT_TOPUP: _("next top-up"),
+    SettledBy.BACKGROUND: _("worker"),
+    SettledBy.SWEEP: _("command"),
+    SettledBy.ADMIN: _("admin"),
+}
+
+
 @admin.register(TopupAttempt)
 class TopupAttemptAdmin(_ModelAdmin):
-    list_display = (
-        "created_at",
-        "user",
-        "amount",
-        "source",
-        "status",
-        "first_status",
-        "settled_by",
-        "needs_operator",
-        "landing_status",
-        "error_code",
-        "duration_ms",
-    )
+    # Short cells, so the list fits a laptop beside the filters; the rest is on each attempt's page.
+    list_display = ("when", "user", "amount", "status_label", "settled", "error", "took")
     list_filter = ("status", "needs_operator", "settled_by", "source", "created_at")
     actions = ("settle_now",)
     search_fields = ("user__username", "user__email", "idempotency_key", "upstream_key")
@@ -77,6 +89,9 @@ class TopupAttemptAdmin(_ModelAdmin):
     )
     readonly_fields = fields
 
+    class Media:
+        css = {"all": ("credits/admin.css",)}
+
     @admin.action(description=_("Settle now: re-send under its own key (never charges twice)"), permissions=["view"])
     def settle_now(self, request: HttpRequest, queryset: QuerySet[TopupAttempt]) -> None:
         unsettled = list(queryset.filter(status__in=UNSETTLED))
@@ -104,9 +119,57 @@ class TopupAttemptAdmin(_ModelAdmin):
         if len(unsettled) < queryset.count():
             self.message_user(request, _("Attempts already settled were left as they are."), messages.INFO)
 
+    @admin.display(description=_("when"), ordering="created_at")
+    def when(self, obj: TopupAttempt) -> str:
+        moment = timezone.localtime(obj.created_at)
+        return format_html(
+            '<time datetime="{}" title="{}">{}<br>{}</time>',
+            moment.isoformat(),
+            date_format(moment, "DATETIME_FORMAT"),
+            moment.strftime("%Y-%m-%d"),
+            moment.strftime("%H:%M:%S"),
+        )
+
     @admin.display(description=_("amount"), ordering="amount_cents")
     def amount(self, obj: TopupAttempt) -> str:
         return obj.amount_display
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_label(self, obj: TopupAttempt) -> str:
+        return format_html('<span title="{}">{}</span>', obj.get_status_display(), SHORT_STATUS[obj.status])
+
+    @admin.display(description=_("settled"), ordering="settled_at")
+    def settled(self, obj: TopupAttempt) -> str | None:
+        """Who found the outcome and what was recorded first, or that an operator must."""
+        if obj.settled_by:
+            first = SHORT_STATUS.get(obj.first_status, obj.first_status)
+            return format_html(
+                '<span title="{}">{}</span> <small>{}</small>',
+                obj.get_settled_by_display(),
+                SHORT_SETTLED_BY[obj.settled_by],
+                _("was %(status)s") % {"status": first} if first else "",
+            )
+        if obj.needs_operator:
+            return format_html("<strong>{}</strong>", _("needs an operator"))
+        return None
+
+    @admin.display(description=_("error"), ordering="error_code")
+    def error(self, obj: TopupAttempt) -> str | None:
+        """The error code, after the landing's HTTP status when it answered."""
+        if not obj.error_code:
+            return None
+        # A code may break after its underscores: "upstream_" / "timeout".
+        code = format_html_join(mark_safe("_<wbr>"), "{}", ((part,) for part in obj.error_code.split("_")))
+        if obj.landing_status:
+            code = format_html("{} {}", obj.landing_status, code)
+        return format_html('<span title="{}">{}</span>', obj.error_message, code)
+
+    @admin.display(description=_("took"), ordering="duration_ms")
+    def took(self, obj: TopupAttempt) -> str | None:
+        """How long the landing call took."""
+        if obj.duration_ms is None:
+            return None
+        return f"{obj.duration_ms} ms" if obj.duration_ms < 1000 else f"{obj.duration_ms / 1000:.1f} s"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -80,7 +80,10 @@ def test_a_declined_card_shows_the_landings_sentence(new_page, live_server, sand
     page.goto(live_server.url + CHAT)
     menu = open_menu(page)
     menu.get_by_role("button", name="$25").click()
-    expect(menu.get_by_role("alert")).to_have_text("Your card was declined (sandbox).")
+    expect(menu.get_by_role("alert")).to_contain_text("Your card was declined (sandbox).")
+    expect(menu.get_by_role("alert").get_by_role("link", name="Open the billing page")).to_have_attribute(
+        "href", sandbox.url + "/billing"
+    )
     expect(menu.get_by_role("listitem").first).to_contain_text("Declined")
     expect(header_balance(page)).to_have_text("$10.00")
     # A decline is a definite answer: the next click is a new top-up with a new key.
@@ -173,7 +176,7 @@ def test_without_javascript_the_form_posts_charges_once_and_comes_back(new_page,
     assert set(TopupAttempt.objects.values_list("source", flat=True)) == {Source.FORM}
 
 
-def test_the_panel_fits_a_360_px_phone_in_dark_mode(new_page, live_server, sandbox):
+def test_the_panel_fits_a_360_px_phone_in_dark_mode(new_page, live_server, sandbox, screenshots):
     page = new_page(width=360, height=740, dark=True)
     page.goto(live_server.url + CHAT)
     expect(header_balance(page)).to_have_text("$10.00")
@@ -185,6 +188,7 @@ def test_the_panel_fits_a_360_px_phone_in_dark_mode(new_page, live_server, sandb
     assert box["x"] >= 0 and box["x"] + box["width"] <= 360, box
     background = menu.evaluate("e => getComputedStyle(e).backgroundColor")
     assert background != "rgb(255, 255, 255)"
+    page.screenshot(path=str(screenshots / "phone-dark.png"))
 
 
 def test_the_balance_unavailable_negative_low_and_refreshed_on_request(new_page, live_server, sandbox, settings):
