@@ -93,3 +93,11 @@ def hostsite(settings: Any) -> Any:
     settings.MIDDLEWARE = host.MIDDLEWARE  # the host's own stack: no CSP of reef_site's over its page
     settings.CSRF_COOKIE_HTTPONLY = host.CSRF_COOKIE_HTTPONLY
     return settings
+
+
+@pytest.fixture
+def demo(sandbox: Any, settings: Any) -> Any:
+    """The chat's demo agent (the default), spending 25 cents an answer through the sandbox."""
+    settings.CHAT = {"AGENT": "chat.agents.DemoAgent", "SPEND_CENTS": 25}
+    settings.CREDITS = {**settings.CREDITS, "SANDBOX": True}
+    return sandbox

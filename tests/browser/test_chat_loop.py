@@ -14,12 +14,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def demo(sandbox: Any, settings: Any) -> Any:
-    """The demo agent (the default) spending 25 cents an answer from a sandbox holding 25 cents."""
-    settings.CHAT = {"AGENT": "chat.agents.DemoAgent", "SPEND_CENTS": 25}
-    settings.CREDITS = {**settings.CREDITS, "SANDBOX": True}
-    sandbox.state.configure(credits=0.25)
-    return sandbox
+def demo(demo: Any) -> Any:
+    """The demo agent, from a sandbox holding 25 cents (one answer)."""
+    demo.state.configure(credits=0.25)
+    return demo
 
 
 def header_balance(page: Page) -> Any:

@@ -102,13 +102,6 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def demo(sandbox: Any, settings: Any) -> Any:
-    settings.CHAT = {"AGENT": "chat.agents.DemoAgent", "SPEND_CENTS": 25}
-    settings.CREDITS = {**settings.CREDITS, "SANDBOX": True}
-    return sandbox
-
-
 def assistant(page: Page) -> Any:
     return page.locator(".chat-message--assistant:not(.chat-message--pending)")
 

@@ -23,12 +23,10 @@ PAGE = "/ui/credits/"
 
 
 @pytest.fixture
-def demo(sandbox: Any, settings: Any) -> Any:
-    """The demo agent spending 25 cents an answer, from a sandbox holding nothing."""
-    settings.CHAT = {"AGENT": "chat.agents.DemoAgent", "SPEND_CENTS": 25}
-    settings.CREDITS = {**settings.CREDITS, "SANDBOX": True}
-    sandbox.state.configure(credits=0)
-    return sandbox
+def demo(demo: Any) -> Any:
+    """The demo agent, from a sandbox holding nothing."""
+    demo.state.configure(credits=0)
+    return demo
 
 
 def header_height(page: Page) -> float:
