@@ -55,7 +55,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from credits.sandbox import SandboxLanding
+    from credits.testing import SandboxLanding
 
     logging.getLogger("credits").setLevel(logging.ERROR)
     call_command("migrate", verbosity=0)

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from credits import client
 from credits.autotopup import observe
 from credits.balance import BalanceUnavailable, parse_balance, read_balance, remember_balance
+from credits.testing import spend
 
 from .conf import get_settings
 
@@ -82,7 +82,7 @@ class DemoAgent:
             return AgentReply(NO_CREDITS_TEXT, out_of_credits=True)
         cents = get_settings().SPEND_CENTS
         asked = timezone.now()
-        spent = client.spend(cents)
+        spent = spend(cents)
         if spent.status == 402:
             remember_balance(None)
             observe(0.0, asked)

@@ -13,7 +13,7 @@ This is the only module that sees the bearer token. Every call has one pooled
   once with :class:`LandingBusy` instead of queueing the site behind a slow landing.
 
 Redirects are never followed. Tests and host sites inject a transport with
-:func:`override_transport` (``httpx.MockTransport`` works).
+:func:`credits.testing.override_transport` (``httpx.MockTransport`` works).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import hmac
 import json
 import os
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -134,16 +133,17 @@ class _LandingLoop:
 _landing = _LandingLoop()
 
 
-@contextmanager
-def override_transport(transport: httpx.AsyncBaseTransport | httpx.MockTransport) -> Iterator[None]:
-    """Send every landing request through ``transport`` (e.g. ``httpx.MockTransport``)."""
-    previous = _landing.transport
-    _landing.transport = transport  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        _landing.transport = previous
+def _use_transport(
+    transport: httpx.AsyncBaseTransport | None, *, forget_clients: bool = False
+) -> httpx.AsyncBaseTransport | None:
+    """Send every landing request through ``transport`` from now on (None: over the network) and
+    return the one used until now; ``forget_clients`` drops every pooled client as well.
+
+    The hook behind :func:`credits.testing.override_transport`, which is the way to use it."""
+    previous, _landing.transport = _landing.transport, transport
+    if forget_clients:
         _landing.forget_clients()
+    return previous
 
 
 def is_server_token(value: str | None) -> bool:
@@ -248,9 +248,15 @@ def _wait(future: Future[T], deadline: float) -> T:
         raise LandingTimeout("no answer from the landing in time") from exc
 
 
+def call(method: str, path: str, body: dict[str, Any] | None, key: str | None, deadline: float) -> LandingResponse:
+    """One landing call with the token (``key`` as its ``Idempotency-Key``), blocking the caller
+    for at most ``deadline`` seconds: what :func:`topup` and :func:`credits` are made of."""
+    return _wait(_call(method, path, body, key, deadline), deadline)
+
+
 def topup(amount_cents: int, idempotency_key: str) -> LandingResponse:
     """Ask the landing to charge the team's card and grant ``amount_cents`` (blocks the caller)."""
-    return _wait(_call(*_topup_args(amount_cents, idempotency_key)), get_settings().TIMEOUT)
+    return call(*_topup_args(amount_cents, idempotency_key))
 
 
 async def atopup(amount_cents: int, idempotency_key: str) -> LandingResponse:
@@ -260,14 +266,8 @@ async def atopup(amount_cents: int, idempotency_key: str) -> LandingResponse:
 
 def credits() -> LandingResponse:
     """The team's balance: ``{"credits", "spend", "remaining"}`` in dollars."""
-    return _wait(_call(*_credits_args()), get_settings().BALANCE_TIMEOUT)
+    return call(*_credits_args())
 
 
 async def acredits() -> LandingResponse:
     return await _acall(*_credits_args())
-
-
-def spend(amount_cents: int) -> LandingResponse:
-    """Spend credits (only the sandbox landing has this; the real one bills usage itself)."""
-    deadline = get_settings().BALANCE_TIMEOUT
-    return _wait(_call("POST", "/api/reef/spend", {"amountCents": amount_cents}, None, deadline), deadline)

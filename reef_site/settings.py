@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "credits",
+    "credits.testing",
     "chat",
 ]
 

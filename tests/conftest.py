@@ -14,7 +14,7 @@ from django.test import Client
 from django.test.testcases import LiveServerThread
 from pytest_django.live_server_helper import LiveServer
 
-from credits.sandbox import SandboxLanding
+from credits.testing import SandboxLanding
 
 
 class _RoomyServer(ThreadedWSGIServer):

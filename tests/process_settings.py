@@ -28,7 +28,7 @@ if os.environ.get("REEF_TEST_CACHE_URL"):
 if os.environ.get("REEF_TEST_DIE_BEFORE_LANDING"):
     import httpx
 
-    from credits import client
+    from credits.testing import override_transport
 
     class _DieBeforeTopup(httpx.AsyncHTTPTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -36,5 +36,5 @@ if os.environ.get("REEF_TEST_DIE_BEFORE_LANDING"):
                 os.kill(os.getpid(), signal.SIGKILL)
             return await super().handle_async_request(request)
 
-    _DYING = client.override_transport(_DieBeforeTopup())  # kept: a collected override would end itself
+    _DYING = override_transport(_DieBeforeTopup())  # kept: a collected override would end itself
     _DYING.__enter__()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from credits import client
+from credits.testing import override_transport
 
 
 def test_the_balance_in_the_landings_shape(sandbox, api):
@@ -45,7 +45,7 @@ def test_a_success_without_a_balance_forgets_the_cached_one(api, settings, db):
         state["remaining"] = 11.0
         return httpx.Response(200, json={"ok": True})
 
-    with client.override_transport(httpx.MockTransport(landing)):
+    with override_transport(httpx.MockTransport(landing)):
         assert api.balance().json()["remaining"] == 1.0
         assert api.topup({"amountCents": 1000}).status_code == 200
         assert api.balance().json()["remaining"] == 11.0
@@ -66,7 +66,7 @@ def test_a_success_without_a_balance_forgets_the_cached_one(api, settings, db):
 )
 def test_a_bad_answer_is_502_never_a_made_up_zero(api, settings, answer, db):
     settings.CREDITS = {**settings.CREDITS, "LANDING_URL": "https://landing.test"}
-    with client.override_transport(httpx.MockTransport(lambda r: answer)):
+    with override_transport(httpx.MockTransport(lambda r: answer)):
         response = api.balance()
     assert response.status_code == 502
     assert response.json()["code"] == "upstream_unavailable"

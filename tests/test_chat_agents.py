@@ -14,6 +14,7 @@ from chat.models import Conversation, Message
 from chat.services import continue_task, post_message
 from credits import client
 from credits.balance import CACHE_KEY
+from credits.testing import override_transport
 
 pytestmark = pytest.mark.django_db
 
@@ -184,7 +185,7 @@ def test_a_402_from_spend_also_means_out_of_credits(settings, conversation):
             return httpx.Response(200, json={"credits": 1.0, "spend": 0.9, "remaining": 0.1})
         return httpx.Response(402, json={"error": "No credits available.", "code": "no_credits"})
 
-    with client.override_transport(httpx.MockTransport(landing)):
+    with override_transport(httpx.MockTransport(landing)):
         reply = post_message(conversation, "hello")[1]
     assert reply.out_of_credits and not reply.failed
 
@@ -205,7 +206,7 @@ def test_a_402_from_spend_also_means_out_of_credits(settings, conversation):
 )
 def test_a_bad_landing_answer_is_a_visible_failure(settings, conversation, answers, expected):
     use(settings, "chat.agents.DemoAgent")
-    with client.override_transport(httpx.MockTransport(lambda request: answers[request.url.path])):
+    with override_transport(httpx.MockTransport(lambda request: answers[request.url.path])):
         reply = post_message(conversation, "hello")[1]
     assert reply.failed and expected in reply.text
 

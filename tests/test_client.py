@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from credits import __version__, client
+from credits.testing import override_transport, spend
 
 
 def run_on_a_new_loop(coro: Any) -> Any:
@@ -55,7 +56,7 @@ def test_an_async_caller_awaits_the_landing_on_its_own_loop(settings):
         await client.acredits()
         return asyncio.get_running_loop()
 
-    with client.override_transport(httpx.MockTransport(answer)):
+    with override_transport(httpx.MockTransport(answer)):
         caller = run_on_a_new_loop(two_reads())
     assert seen == [caller, caller]
     assert client._landing.in_flight == 0  # both places in the cap were given back
@@ -68,7 +69,7 @@ def test_user_agent_names_the_app_and_version():
 def test_no_token_sends_nothing(settings):
     settings.CREDITS = {**settings.CREDITS, "AUTH_TOKEN": None}
     calls = []
-    with client.override_transport(httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))):
+    with override_transport(httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))):
         with pytest.raises(client.LandingNotConfigured):
             client.topup(1000, "k")
         with pytest.raises(client.LandingNotConfigured):
@@ -80,7 +81,7 @@ def test_exceptions_chain_from_the_transport_error(settings):
     def fail(request):
         raise httpx.ReadTimeout("late")
 
-    with client.override_transport(httpx.MockTransport(fail)), pytest.raises(client.LandingTimeout) as info:
+    with override_transport(httpx.MockTransport(fail)), pytest.raises(client.LandingTimeout) as info:
         client.credits()
     assert isinstance(info.value.__cause__, httpx.ReadTimeout)
 
@@ -93,7 +94,7 @@ def test_landing_calls_past_the_cap_fail_at_once_and_free_their_place(settings):
         await asyncio.get_running_loop().run_in_executor(None, release.wait, 5)
         return httpx.Response(200, json={"credits": 1, "spend": 0, "remaining": 1})
 
-    with client.override_transport(httpx.MockTransport(held)):
+    with override_transport(httpx.MockTransport(held)):
         waiting = [client._call(*client._credits_args()), client._call(*client._credits_args())]
         started = time.monotonic()
         with pytest.raises(client.LandingBusy):
@@ -126,9 +127,9 @@ def test_spend_and_credits_paths(settings):
         seen.append((request.method, str(request.url), request.content))
         return httpx.Response(200, json={"credits": 1, "spend": 0, "remaining": 1})
 
-    with client.override_transport(httpx.MockTransport(record)):
+    with override_transport(httpx.MockTransport(record)):
         assert client.credits().data == {"credits": 1, "spend": 0, "remaining": 1}
-        client.spend(25)
+        spend(25)
     assert seen == [
         ("GET", "https://landing.test/api/reef/credits", b""),
         ("POST", "https://landing.test/api/reef/spend", b'{"amountCents":25}'),
@@ -188,7 +189,7 @@ def test_async_callers_wait_without_a_thread(settings):
     async def many():
         return await asyncio.gather(*(client.acredits() for _ in range(20)))
 
-    with client.override_transport(httpx.MockTransport(slow)), ThreadPoolExecutor(1) as thread:
+    with override_transport(httpx.MockTransport(slow)), ThreadPoolExecutor(1) as thread:
         started = time.monotonic()
         answers = thread.submit(asyncio.run, many()).result()  # a thread of its own: no loop runs there
     assert [a.status for a in answers] == [200] * 20

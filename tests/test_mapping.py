@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from credits import client
 from credits.models import Status, TopupAttempt
 from credits.outcomes import MAX_LANDING_ERROR, status_text, wait_text
+from credits.testing import override_transport
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def landing_answers(db, settings):
             seen.append(request)
             return handler(request)
 
-        return client.override_transport(httpx.MockTransport(record))
+        return override_transport(httpx.MockTransport(record))
 
     install.seen = seen
     return install

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from chat.models import Conversation, Message, Role
 from chat.views import continue_ready
-from credits import client as landing_client
 from credits.balance import CACHE_KEY
 from credits.models import Source, Status, TopupAttempt
+from credits.testing import override_transport
 
 pytestmark = pytest.mark.django_db
 
@@ -97,14 +97,14 @@ def test_the_page_reads_the_balance_once_and_shows_it(browser, sandbox, settings
     assert UNREADABLE not in html
     assert settings.TEST_TOKEN not in html
     # the next page view, and the header, take it from the cache: no second landing call
-    with landing_client.override_transport(httpx.MockTransport(refuse)):
+    with override_transport(httpx.MockTransport(refuse)):
         again = browser.get(PAGE).content.decode()
     assert '<span class="credits-amount">$10.00</span>' in again
 
 
 def test_a_low_and_a_negative_balance_are_said_as_they_are(browser, settings):
     cache.set(CACHE_KEY, {"credits": 10.0, "spend": 12.0, "remaining": -2.0}, 60)
-    with landing_client.override_transport(httpx.MockTransport(refuse)):
+    with override_transport(httpx.MockTransport(refuse)):
         html = browser.get(PAGE).content.decode()
     assert "credits-balance--low" in html and "-$2.00" in html and "Low balance" in html
 
@@ -164,7 +164,7 @@ def test_the_page_has_one_h1_then_h2s(browser):
 
 
 def test_the_header_links_to_the_page_without_javascript_and_calls_no_landing(browser):
-    with landing_client.override_transport(httpx.MockTransport(refuse)):
+    with override_transport(httpx.MockTransport(refuse)):
         html = browser.get("/ui/").content.decode()
     header = header_of(html)
     assert '<noscript><a class="credits-link" href="/ui/credits/">+ credits</a></noscript>' in header
@@ -178,7 +178,7 @@ def test_the_header_links_to_the_page_without_javascript_and_calls_no_landing(br
 
 def test_the_header_shows_a_cached_balance_at_once(browser):
     cache.set(CACHE_KEY, {"credits": 1234.5, "spend": 1230.0, "remaining": 4.5}, 60)
-    with landing_client.override_transport(httpx.MockTransport(refuse)):
+    with override_transport(httpx.MockTransport(refuse)):
         header = header_of(browser.get("/ui/").content.decode())
     assert '<span class="credits-amount" data-credits-amount>$4.50</span>' in header
     assert "credits-balance--cached credits-balance--low" in header and "Low balance" in header

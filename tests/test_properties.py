@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from credits import client
 from credits.models import TopupAttempt
+from credits.testing import override_transport
 from tests.conftest import make_api
 
 json_values = st.recursive(
@@ -64,7 +64,7 @@ def test_no_body_gives_a_500_and_only_valid_amounts_go_upstream(user, settings_f
         return httpx.Response(200, json={"ok": True})
 
     TopupAttempt.objects.all().delete()
-    with client.override_transport(httpx.MockTransport(landing)):
+    with override_transport(httpx.MockTransport(landing)):
         response = make_api(user).topup(raw=raw)
     assert response.status_code in (200, 400)
     assert response["Content-Type"] == "application/json"

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, get_commands
 
-from credits.management.commands import sandbox_landing
-from credits.sandbox import SandboxLanding, SandboxState, _Handler, is_loopback
+from credits import client as landing_client
+from credits.testing import SandboxLanding, SandboxState, is_loopback
+from credits.testing.management.commands import sandbox_landing
+from credits.testing.server import _Handler
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPUP = "/api/reef/topup-credits"
@@ -294,6 +296,11 @@ def test_the_command_refuses_bad_faults():
         )
         assert result.returncode != 0
         assert "--faults" in result.stderr
+
+
+def test_the_command_and_the_sandbox_only_calls_come_with_credits_testing():
+    assert get_commands()["sandbox_landing"] == "credits.testing"
+    assert not hasattr(landing_client, "spend") and not hasattr(landing_client, "override_transport")
 
 
 def test_the_command_needs_a_token():

@@ -10,6 +10,7 @@ from django.core import serializers
 
 from credits import client
 from credits.models import TopupAttempt
+from credits.testing import override_transport
 from tests.test_outcomes import ROWS
 
 
@@ -55,7 +56,7 @@ def test_a_landing_that_echoes_the_token_is_redacted(api, settings, token, every
             402, json={"error": f"Bad header {auth}", "code": "card_declined", "url": f"https://landing.test/?t={auth}"}
         )
 
-    with client.override_transport(httpx.MockTransport(echo)):
+    with override_transport(httpx.MockTransport(echo)):
         response = api.topup({"amountCents": 1000})
     body = response.json()
     assert "[redacted]" in body["error"]
@@ -89,6 +90,6 @@ def test_the_token_is_not_in_the_client_exceptions(settings, db):
     def fail(request):
         raise httpx.ConnectError(f"refused {request.headers['Authorization']}")
 
-    with client.override_transport(httpx.MockTransport(fail)), pytest.raises(client.LandingUnreachable) as info:
+    with override_transport(httpx.MockTransport(fail)), pytest.raises(client.LandingUnreachable) as info:
         client.topup(1000, "k")
     assert token not in str(info.value)

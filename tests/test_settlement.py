@@ -19,6 +19,7 @@ from credits.balance import CACHE_KEY
 from credits.models import SettledBy, Status, TopupAttempt
 from credits.signals import topup_succeeded
 from credits.tasks import settle_topup
+from credits.testing import override_transport
 from tests.conftest import make_api
 
 
@@ -139,7 +140,7 @@ def test_an_answer_that_says_nothing_about_the_first_request_does_not_settle(db,
     attempt = TopupAttempt.objects.create(
         user=user, amount_cents=1000, idempotency_key="k", upstream_key="reef-k", status=Status.UNKNOWN
     )
-    with client.override_transport(httpx.MockTransport(lambda request: answer)):
+    with override_transport(httpx.MockTransport(lambda request: answer)):
         attempt = settlement.settle(attempt, SettledBy.SWEEP)
     assert attempt.status == Status.UNKNOWN and attempt.settle_tries == 1
 
@@ -155,7 +156,7 @@ def test_settlement_resends_exactly_the_attempt_under_its_upstream_key(db, user,
         seen.append(request)
         return httpx.Response(200, json={"ok": True, "amountCents": 2500})
 
-    with client.override_transport(httpx.MockTransport(answer)):
+    with override_transport(httpx.MockTransport(answer)):
         settlement.settle(attempt, SettledBy.SWEEP)
     assert [(r.headers["Idempotency-Key"], r.read()) for r in seen] == [("reef-abc", b'{"amountCents":2500}')]
 

@@ -18,6 +18,8 @@ django.setup()
 from django.core.management import call_command
 call_command("check", fail_level="WARNING")
 call_command("migrate", verbosity=0)
+from django.core.management import get_commands
+assert get_commands()["sandbox_landing"] == "credits.testing"  # the host added credits.testing
 import sys
 from django.contrib.auth import get_user_model
 from django.test import Client

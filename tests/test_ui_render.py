@@ -11,7 +11,7 @@ import pytest
 from django.template import Context, Template
 from django.test import RequestFactory
 
-from credits import client
+from credits.testing import override_transport
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def refuse(request: httpx.Request) -> httpx.Response:
 def test_rendering_makes_no_query_and_no_landing_call(django_assert_num_queries, user):
     request = RequestFactory().get("/")
     request.user = user
-    with client.override_transport(httpx.MockTransport(refuse)), django_assert_num_queries(0):
+    with override_transport(httpx.MockTransport(refuse)), django_assert_num_queries(0):
         html = render(request=request)
     assert html.count('data-credits="inline"') == 2
     assert html.count('data-credits="header"') == 1

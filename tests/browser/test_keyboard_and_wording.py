@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chat.models import Message
-from credits import client
+from credits.testing import override_transport
 from tests.browser.pages import open_menu
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -241,7 +241,7 @@ def test_a_declined_card_with_a_billing_url_offers_the_billing_page(new_page, li
         body = {"error": "Your card was declined.", "code": "card_declined", "url": "https://landing.test/billing"}
         return httpx.Response(402, json=body)
 
-    with client.override_transport(httpx.MockTransport(landing)):
+    with override_transport(httpx.MockTransport(landing)):
         page = new_page()
         page.goto(live_server.url + "/")
         widget = page.get_by_role("region", name="Credits exhausted").first

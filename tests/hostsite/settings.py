@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "credits",
+    "credits.testing",
 ]
 # Settlement of unknown outcomes runs as a background task: a backend that can run one later.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

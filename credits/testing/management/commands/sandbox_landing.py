@@ -1,3 +1,5 @@
+"""``python manage.py sandbox_landing``: serve the sandbox landing (``credits.testing``) over HTTP."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from credits.conf import get_settings
-from credits.sandbox import MODES, FaultConfig, SandboxLanding, is_loopback
+from credits.testing import MODES, FaultConfig, SandboxLanding, is_loopback
 
 
 def _json_object(raw: str) -> dict[str, Any]:

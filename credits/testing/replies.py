@@ -1,0 +1,100 @@
+"""What the sandbox landing answers: a :class:`Reply` (no HTTP here), and the canned answers of
+its modes.
+
+A mode either declines (an answer that is stored under the request's ``Idempotency-Key``,
+as a real landing stores a decline), refuses without charging or storing anything, or
+charges; see :mod:`credits.testing.modes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .statefile import Answer
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer: ``body`` is a JSON object, or raw bytes of ``content_type``."""
+
+    status: int = 200
+    body: dict[str, Any] | bytes = b""
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to hold it (after any charge, as a slow bank would)
+    hang_up: bool = False  # close the connection without an answer (after ``delay``)
+    after: Callable[[], None] | None = None  # to run once it is answered, or hung up
+
+    @classmethod
+    def stored(cls, answer: Answer, delay: float = 0.0) -> Reply:
+        status, body, _amount = answer
+        return cls(status, body, delay=delay)
+
+
+NOT_FOUND = Reply(404, {"error": "Not found.", "code": "not_found"})
+UNAUTHORIZED = Reply(401, {"error": "Invalid or missing token.", "code": "unauthorized"})
+CONTROL_REFUSED = Reply(403, {"error": "The sandbox's control endpoints answer only on loopback.", "code": "forbidden"})
+BILLING_PAGE = Reply(200, b"<h1>Sandbox billing</h1><p>No real card is needed here.</p>", "text/html")
+NO_CREDITS = Reply(402, {"error": "No credits available.", "code": "no_credits"})
+INVALID_SPEND = Reply(400, {"error": "amountCents must be a positive integer.", "code": "invalid_amount"})
+
+# Answers that are not a charge's, with the amount they were asked for (``Answer``s, so stored
+# answers and these are alike).
+INVALID_TOPUP: Answer = (400, {"error": 'The body must be exactly {"amountCents": N}.', "code": "invalid_request"}, 0)
+
+
+def key_mismatch(amount: int) -> Answer:
+    return 422, {"error": "This Idempotency-Key was used with another amount.", "code": "idempotency_mismatch"}, amount
+
+
+def in_progress(amount: int) -> Answer:
+    return 409, {"error": "A request with this Idempotency-Key is in progress.", "code": "in_progress"}, amount
+
+
+def invalid_control(error: Exception) -> Reply:
+    return Reply(400, {"error": str(error), "code": "invalid"})
+
+
+def decline(mode: str, origin: str) -> tuple[int, dict[str, Any]] | None:
+    """The decline ``mode`` answers with (stored under the key), or None if it does not decline.
+
+    ``origin`` is the sandbox's own URL: its billing page is where the user would fix it."""
+    billing = f"{origin}/billing"
+    declines: dict[str, tuple[int, dict[str, Any]]] = {
+        "decline": (402, {"error": "Your card was declined (sandbox).", "code": "card_declined", "url": billing}),
+        "no_card": (402, {"error": "No card is saved for this team.", "code": "no_card", "url": billing}),
+        "requires_action": (
+            402,
+            {"error": "Your bank asks you to confirm this payment.", "code": "requires_action", "url": billing},
+        ),
+        "rejected": (422, {"error": "This amount cannot be charged.", "code": "amount_rejected"}),
+    }
+    return declines.get(mode)
+
+
+def refusal(mode: str, origin: str) -> Reply | None:
+    """The answer of a ``mode`` that neither charges nor stores anything, or None for another mode."""
+    refusals = {
+        "drop": Reply(hang_up=True),
+        "unauthorized": Reply(401, {"error": "Token refused.", "code": "unauthorized"}),
+        "forbidden": Reply(403, {"error": "Token refused.", "code": "forbidden"}),
+        "rate_limited": Reply(
+            429,
+            {"error": "Too many charges for this team, slow down.", "code": "rate_limited"},
+            headers={"Retry-After": "30"},
+        ),
+        "error": Reply(500, b"<html><body>Internal Server Error</body></html>", "text/html"),
+        "redirect": Reply(302, b"", "text/html", {"Location": f"{origin}/login"}),
+    }
+    return refusals.get(mode)
+
+
+def charged(mode: str, body: dict[str, Any]) -> Reply:
+    """The answer of a ``mode`` that charged, whose answer (stored under the key) is ``body``."""
+    if mode == "drop_after_charge":
+        return Reply(hang_up=True)
+    if mode == "not_json":
+        return Reply(200, b"<html><body>OK</body></html>", "text/html")
+    return Reply(200, body)
