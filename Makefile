@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install chromium run link serve test test-postgres screenshots lint bench clean
+.PHONY: install chromium run link serve test test-postgres screenshots lint messages bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,18 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy credits chat reef_site
+
+# The app's translation catalogues (credits/locale): every language's django.po brought up to date
+# with the source (English is the template) and compiled to django.mo; commit both. Run inside
+# credits/ without the site's settings, so only the app's own strings are collected. GNU gettext
+# comes from Debian when it is missing.
+messages: install
+	@command -v msgfmt >/dev/null 2>&1 && command -v xgettext >/dev/null 2>&1 || { \
+	  echo "Installing Debian's gettext for the translation catalogues"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gettext >/dev/null; }
+	cd credits && env -u DJANGO_SETTINGS_MODULE $(abspath $(BIN))/django-admin makemessages --all --no-obsolete
+	cd credits && env -u DJANGO_SETTINGS_MODULE $(abspath $(BIN))/django-admin compilemessages
 
 bench: install
 	$(BIN)/python bench/topup_latency.py

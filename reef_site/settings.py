@@ -194,6 +194,9 @@ AXES_LOCKOUT_CALLABLE = "chat.magic.lockout_response"
 AXES_SENSITIVE_PARAMETERS = ["username"]
 
 LANGUAGE_CODE = "en-us"
+# The site's own pages (the chat, the log-in) are in English only, so the credits app's German
+# catalogue is not offered here: a page half in German would be worse than one in English.
+LANGUAGES = [("en", "English")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
