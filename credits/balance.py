@@ -1,9 +1,15 @@
-"""The team's balance from the landing, cached for a few seconds and shared by all users."""
+"""The team's balance from the landing, cached for a few seconds and shared by all users.
+
+Public (a host may use these): :func:`get_balance`, :func:`aget_balance`, :func:`read_balance`,
+:func:`peek_balance`, :func:`last_topup_at` and :class:`BalanceUnavailable`. The rest (``parse_balance``, ``remember_balance``, the cache
+key) is the app's own and may change.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -13,6 +19,8 @@ from django.utils import timezone
 from . import client
 from .conf import get_settings
 from .db import give_back_connections
+
+logger = logging.getLogger(__name__)
 
 CACHE_KEY = "credits:balance"
 FIELDS = ("credits", "spend", "remaining")
@@ -80,6 +88,34 @@ async def aget_balance() -> dict[str, float]:
     await cache.aset(CACHE_KEY, balance, conf.BALANCE_CACHE_SECONDS)
     await sync_to_async(_observe)(balance, asked)
     return balance
+
+
+def peek_balance() -> tuple[dict[str, float], datetime] | None:
+    """The cached balance without asking the landing, and a time it was read after (the cache
+    keeps a balance ``BALANCE_CACHE_SECONDS`` at most); None when the cache holds none, or
+    cannot be read (a cache that fails is no balance, not an error page)."""
+    conf = get_settings()
+    try:
+        cached = caches[conf.BALANCE_CACHE_ALIAS].get(CACHE_KEY)
+    except Exception:
+        logger.warning("The balance cache cannot be read", exc_info=True)
+        return None
+    balance = parse_balance(cached)
+    if balance is None:
+        return None
+    return balance, timezone.now() - timedelta(seconds=conf.BALANCE_CACHE_SECONDS)
+
+
+def last_topup_at(since: datetime) -> datetime | None:
+    """When the latest top-up that went through after ``since`` landed (answered at once, or
+    settled later), by anyone on the team: the credits are shared. None when none did."""
+    from django.db.models import Max, Q
+
+    from .models import Status, TopupAttempt
+
+    landed = TopupAttempt.objects.filter(Q(finished_at__gt=since) | Q(settled_at__gt=since), status=Status.SUCCEEDED)
+    times = landed.aggregate(finished=Max("finished_at"), settled=Max("settled_at"))
+    return max((t for t in times.values() if t is not None), default=None)
 
 
 def _observe(balance: dict[str, float], asked: datetime) -> None:

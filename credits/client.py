@@ -14,6 +14,10 @@ This is the only module that sees the bearer token. Every call has one pooled
 
 Redirects are never followed. Tests and host sites inject a transport with
 :func:`credits.testing.override_transport` (``httpx.MockTransport`` works).
+
+Public (for host sites): :func:`redact`, and the exceptions the balance functions of
+``credits.balance`` may raise besides ``BalanceUnavailable``: :class:`LandingNotConfigured`
+and :class:`LandingBusy` (both :class:`LandingError`). Everything else here is the app's own.
 """
 
 from __future__ import annotations
@@ -153,7 +157,11 @@ def is_server_token(value: str | None) -> bool:
 
 
 def redact(text: str) -> str:
-    """``text`` with the token, should it appear there, replaced."""
+    """``text`` with the token, should it appear there, replaced by ``[redacted]``.
+
+    Public: a host scrubs text with it before showing or storing it, such as an agent's error
+    that may quote a landing call (chat.services does). The rest of this module is the app's own.
+    """
     token = get_settings().AUTH_TOKEN
     return text.replace(token, REDACTED) if token else text
 

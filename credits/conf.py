@@ -1,14 +1,16 @@
 """The app's settings: one ``CREDITS`` dict, read at call time, with defaults.
 
 Nothing here is read at import, so ``override_settings(CREDITS=...)`` works everywhere: the
-parsed settings are kept until Django says a setting changed.
+parsed settings are kept until Django says a setting changed. :func:`load_settings` is that
+loader for any dict of settings over a dataclass of defaults (public: a host site may use it
+for its own apps' settings, as reef_site's chat and log-in do).
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
@@ -49,31 +51,69 @@ class CreditsSettings:
         return self.LANDING_URL.rstrip("/")
 
 
-_NAMES = frozenset(f.name for f in fields(CreditsSettings))
-
-
-@functools.cache
-def get_settings() -> CreditsSettings:
-    """The current ``settings.CREDITS`` over the defaults (parsed once, read many times a request)."""
-    given: Any = getattr(django_settings, "CREDITS", {}) or {}
-    if not isinstance(given, dict):
-        raise ImproperlyConfigured("settings.CREDITS must be a dict, such as {'AUTH_TOKEN': '...'}.")
-    unknown = sorted(set(given) - _NAMES)
-    if unknown:
-        raise ImproperlyConfigured(
-            f"settings.CREDITS has unknown key(s) {', '.join(unknown)}; the known keys are {', '.join(sorted(_NAMES))}."
-        )
-    values = dict(given)
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
     if "PRESET_AMOUNTS_CENTS" in values:
         values["PRESET_AMOUNTS_CENTS"] = tuple(values["PRESET_AMOUNTS_CENTS"])
     if not values.get("AUTH_TOKEN"):
         values["AUTH_TOKEN"] = None
     if not values.get("TOPUP_PERMISSION"):
         values["TOPUP_PERMISSION"] = None
-    return CreditsSettings(**values)
+    return values
+
+
+def get_settings() -> CreditsSettings:
+    """The current ``settings.CREDITS`` over the defaults (parsed once, read many times a request)."""
+    return load_settings("CREDITS", CreditsSettings, clean=_clean)
+
+
+# -- the loader, for the app's settings and for any host's own dict of settings -------------
+
+S = TypeVar("S")
+
+_loaded: dict[tuple[str, type[Any]], Any] = {}
+
+
+def load_settings(
+    setting_name: str,
+    defaults: type[S],
+    *,
+    clean: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    moved: Mapping[str, str] | None = None,
+) -> S:
+    """``settings.<setting_name>``, a dict, over the defaults of the frozen dataclass ``defaults``.
+
+    Read at call time and kept until Django says that setting changed (``override_settings``
+    and the test ``settings`` fixture work). A missing or empty setting means the defaults; a
+    value that is not a dict, or a key the dataclass does not have, is ImproperlyConfigured,
+    naming the known keys. ``clean`` may normalise the given values (a copy) before the
+    dataclass is made; ``moved`` maps a key that no longer belongs here to a sentence saying
+    where it went, for that error.
+    """
+    key = (setting_name, defaults)
+    try:
+        return cast(S, _loaded[key])
+    except KeyError:
+        pass
+    names = sorted(f.name for f in fields(cast(Any, defaults)))
+    given: Any = getattr(django_settings, setting_name, {}) or {}
+    if not isinstance(given, dict):
+        raise ImproperlyConfigured(
+            f"settings.{setting_name} must be a dict, with the key(s) {', '.join(names)} (each optional)."
+        )
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        hints = "".join(f" {moved[name]}" for name in unknown if moved and name in moved)
+        raise ImproperlyConfigured(
+            f"settings.{setting_name} has unknown key(s) {', '.join(unknown)}; the known keys are "
+            f"{', '.join(names)}.{hints}"
+        )
+    values = dict(given)
+    loaded = defaults(**(clean(values) if clean else values))
+    _loaded[key] = loaded
+    return loaded
 
 
 @receiver(setting_changed)
 def _forget_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting == "CREDITS":
-        get_settings.cache_clear()
+    for key in [key for key in _loaded if key[0] == setting]:
+        _loaded.pop(key, None)

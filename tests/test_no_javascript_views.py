@@ -13,6 +13,7 @@ import pytest
 from django.core.cache import cache, caches
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import Client, RequestFactory
+from django.urls import include, path
 from django.utils import timezone
 
 from chat.models import Conversation, Message, Role
@@ -20,6 +21,7 @@ from chat.views import continue_ready
 from credits.balance import CACHE_KEY
 from credits.models import Source, Status, TopupAttempt
 from credits.testing import override_transport
+from credits.views import credits_page
 
 pytestmark = pytest.mark.django_db
 
@@ -206,6 +208,29 @@ def test_a_host_without_the_page_keeps_the_menu_in_place(settings):
     assert 'href="/billing/"' in named
     none = Template('{% load credits %}{% credits_button page_url="" %}').render(Context({}))
     assert "credits-link" not in none
+
+
+def test_the_header_reverses_the_documented_name_of_the_credits_page(settings):
+    # a host that mounts the page where it likes, under the namespace credits/page_urls.py gives it
+    settings.ROOT_URLCONF = "tests.test_no_javascript_views"
+
+    def header(path: str = "/", **tag: str) -> str:
+        arguments = "".join(f' {name}="{value}"' for name, value in tag.items())
+        source = "{% load credits %}{% credits_button" + arguments + " %}"
+        return Template(source).render(Context({"request": RequestFactory().get(path)}))
+
+    html = header()
+    assert '<noscript><a class="credits-link" href="/account/top-up/">+ credits</a></noscript>' in html
+    assert "credits--linked" in html
+    assert 'href="/account/top-up/" aria-current="page"' in header("/account/top-up/")
+    assert 'href="/elsewhere/"' in header(page_url="/elsewhere/")  # page_url= still overrides
+    assert "credits-link" not in header(page_url="")
+
+
+urlpatterns = [
+    path("billing/api/", include("credits.urls")),
+    path("account/top-up/", include(([path("", credits_page, name="page")], "credits_pages"))),
+]
 
 
 # --- the inline widget's heading -----------------------------------------------------------------

@@ -479,6 +479,19 @@ def test_an_inline_script_can_use_the_nonce(db):
     assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]
 
 
+def test_the_credits_assets_carry_the_nonce_of_the_pages_policy(user):
+    browser = Client()
+    browser.force_login(user)
+    response = browser.get("/ui/")
+    html = response.content.decode()
+    head = html[: html.index("</head>")]
+    (css_nonce,) = re.findall(r'<link rel="stylesheet" href="/static/credits/credits\.css" nonce="([^"]+)">', head)
+    (js_nonce,) = re.findall(r'<script src="/static/credits/credits\.js" defer nonce="([^"]+)"></script>', head)
+    assert css_nonce == js_nonce
+    assert f"'nonce-{js_nonce}'" in response["Content-Security-Policy"]
+    assert html.count("credits/credits.css") == html.count("credits/credits.js") == 1
+
+
 # --- the production server ------------------------------------------------------------------
 
 

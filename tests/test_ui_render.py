@@ -116,3 +116,92 @@ def test_the_sandbox_badge_only_in_sandbox_mode(settings):
     assert "credits-sandbox" not in render("{% load credits %}{% credits_sandbox_badge %}")
     settings.CREDITS = {**settings.CREDITS, "SANDBOX": True}
     assert ">sandbox</span>" in render("{% load credits %}{% credits_sandbox_badge %}")
+
+
+# --- the app's stylesheet and script: once per page, with the CSP nonce ------------------------
+
+BODY = PAGE.removeprefix("{% load credits %}")
+CSS = re.compile(r'<link rel="stylesheet" href="/static/credits/credits\.css"([^>]*)>')
+JS = re.compile(r'<script src="/static/credits/credits\.js" defer([^>]*)></script>')
+
+
+def assets_in(html: str) -> tuple[list[str], list[str]]:
+    """The extra attributes of each of the app's <link> and <script> on the page."""
+    return CSS.findall(html), JS.findall(html)
+
+
+def test_two_widgets_and_the_header_get_the_assets_once():
+    # PAGE is a host that follows the installing steps as they were: no {% credits_assets %}
+    html = render()
+    assert assets_in(html) == ([""], [""])
+    assert html.count("credits.css") == html.count("credits.js") == 1
+    assert html.index("credits.css") < html.index("data-credits-amount")  # the first widget carries them
+
+
+def test_credits_assets_in_the_head_writes_them_there_and_no_widget_again():
+    html = render("{% load credits %}<head>{% credits_assets %}{% credits_assets %}</head><body>" + BODY + "</body>")
+    head = html[: html.index("</head>")]
+    assert assets_in(head) == ([""], [""])
+    assert assets_in(html) == ([""], [""])
+
+
+def test_without_a_request_the_page_still_gets_them_once():
+    # the render context is shared by the page, its includes and the tags' own templates
+    html = Template(PAGE).render(Context({}))
+    assert assets_in(html) == ([""], [""])
+    html = Template("{% load credits %}{% credits_assets %}" + BODY).render(Context({}))
+    assert assets_in(html) == ([""], [""]) and html.startswith("<link")
+    # each page is a render of its own
+    assert assets_in(Template(PAGE).render(Context({}))) == ([""], [""])
+
+
+def test_with_a_csp_nonce_on_the_request_both_carry_it():
+    from csp.middleware import CSPMiddleware
+
+    request = RequestFactory().get("/")
+    CSPMiddleware(lambda request: None).process_request(request)  # request.csp_nonce, lazy as in a site
+    html = render(request=request)
+    nonce = request._csp_nonce  # read while rendering, so it goes into the header
+    assert nonce and assets_in(html) == ([f' nonce="{nonce}"'], [f' nonce="{nonce}"'])
+    head = Template("{% load credits %}{% credits_assets %}").render(Context({"CSP_NONCE": "from-the-processor"}))
+    assert assets_in(head) == ([' nonce="from-the-processor"'], [' nonce="from-the-processor"'])
+
+
+def test_the_tags_are_inclusion_tags_with_templates_a_host_can_override(settings):
+    from django.template.library import InclusionNode
+
+    nodes = Template(
+        "{% load credits %}{% credits_assets %}{% credits_sandbox_badge %}{% credits_button %}{% credits_inline_widget %}"
+    ).nodelist.get_nodes_by_type(InclusionNode)
+    assert [node.filename for node in nodes] == [
+        "credits/assets.html",
+        "credits/sandbox_badge.html",
+        "credits/button.html",
+        "credits/_inline.html",
+    ]
+    overrides = {
+        "credits/_inline.html": "<aside data-mine>{{ title_tag }} {{ presets.0.label }} {{ uid }}</aside>",
+        "credits/button.html": '<nav data-mine>{{ page_url }}|{% include "credits/assets.html" %}</nav>',
+        "credits/assets.html": "{% if assets %}[assets {{ nonce }}]{% endif %}",
+    }
+    settings.TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "OPTIONS": {
+                "loaders": [
+                    ("django.template.loaders.locmem.Loader", overrides),
+                    "django.template.loaders.app_directories.Loader",
+                ],
+            },
+        }
+    ]
+    request = RequestFactory().get("/")
+    request.csp_nonce = "n0nce"
+    html = render(
+        '{% load credits %}{% credits_button page_url="/p/" %}{% include "credits/inline_widget.html" with credits_heading_level=2 %}'
+        "{% credits_inline_widget heading_level=0 %}",
+        request,
+    )
+    assert html.startswith("<nav data-mine>/p/|[assets n0nce]</nav>")
+    assert html.count("[assets") == 1
+    assert re.findall(r"<aside data-mine>(\w+) (\$\d+) credits-\w+</aside>", html) == [("h2", "$5"), ("p", "$5")]

@@ -1,0 +1,297 @@
+"""The app's JSON API (docs/contract.md sections 2 and 7): thin adapters from HTTP to the
+rules in :mod:`credits.topups`, :mod:`credits.balance` and :mod:`credits.autotopup`.
+
+Every endpoint is wrapped in :func:`json_endpoint`, which answers each refusal as JSON in
+a fixed order (method, log-in, CSRF) before the view runs, so the views only read the body,
+do their work and answer. Every answer is JSON, also every error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from asgiref.sync import iscoroutinefunction
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from . import autotopup, client
+from . import balance as balances
+from .amounts import validate_amount_cents
+from .claims import is_valid_key
+from .conf import get_settings
+from .models import Source, Status, TopupAttempt, format_dollars
+from .outcomes import Answer, error, status_text
+from .permissions import amay_top_up, awho_to_ask, refusal_sentence
+from .topups import arequest_topup
+
+MAX_BODY_BYTES = 4096
+BROWSER_SOURCES = (Source.HEADER, Source.INLINE, Source.FORM, Source.API)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # as CsrfViewMiddleware's
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def respond(answer: Answer) -> JsonResponse:
+    response = JsonResponse(answer.body, status=answer.status)
+    for name, value in answer.headers.items():
+        response[name] = value
+    return response
+
+
+def _not_allowed(methods: tuple[str, ...]) -> JsonResponse:
+    response = respond(
+        error(405, "method_not_allowed", _("Use %(method)s for this address.") % {"method": " or ".join(methods)})
+    )
+    response["Allow"] = ", ".join(methods)
+    return response
+
+
+def _csrf_refused(request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any) -> bool:
+    """Django's own CSRF check: ``process_view`` returns a response only when it refuses (safe
+    methods pass). It reads no session that the log-in check has not loaded, so it never blocks."""
+    return CsrfViewMiddleware(view).process_view(request, view, args, kwargs) is not None
+
+
+def _refusal(
+    request: HttpRequest, authenticated: bool, view: Callable[..., Any], args: Any, kwargs: Any
+) -> JsonResponse | None:
+    """The JSON 401 for an anonymous caller, the JSON 403 for a failed CSRF check, or None."""
+    if not authenticated:
+        return respond(error(401, "not_authenticated", _("Log in to add credits.")))
+    if request.method not in SAFE_METHODS and _csrf_refused(request, view, args, kwargs):
+        message = _("The page's security token is missing or stale. Reload the page and try again.")
+        return respond(error(403, "csrf_failed", message))
+    return None
+
+
+def json_endpoint(*methods: str) -> Callable[[View], View]:
+    """Make ``view`` (sync or async) an endpoint of the JSON API accepting ``methods``.
+
+    In this order: another method gets a JSON 405 with ``Allow``; an anonymous caller a JSON
+    401 ``not_authenticated`` (never a redirect); an unsafe method without a valid CSRF token
+    a JSON 403 ``csrf_failed`` (checked here, after the log-in, rather than by the middleware,
+    so that each failure gets its own JSON answer). The view runs outside the request's
+    transaction (the landing is never called inside one) and its answers are never cached.
+    """
+
+    def decorator(view: View) -> View:
+        def sync_endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                return _not_allowed(methods)
+            refused = _refusal(request, request.user.is_authenticated, view, args, kwargs)
+            return refused if refused is not None else cast(HttpResponse, view(request, *args, **kwargs))
+
+        async def async_endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                return _not_allowed(methods)
+            user = await request.auser()  # without blocking the event loop
+            refused = _refusal(request, user.is_authenticated, view, args, kwargs)
+            return refused if refused is not None else cast(HttpResponse, await view(request, *args, **kwargs))
+
+        # asgiref's check also sees a sync callable marked with markcoroutinefunction; Django's
+        # own decorators below keep the endpoint async when it is.
+        endpoint = async_endpoint if iscoroutinefunction(view) else sync_endpoint
+        wrapped = never_cache(csrf_exempt(functools.wraps(view)(endpoint)))
+        return cast(View, transaction.non_atomic_requests(wrapped))
+
+    return decorator
+
+
+# --- the body --------------------------------------------------------------------------
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise _DuplicateKey(name)
+        result[name] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_body(request: HttpRequest) -> dict[str, Any] | Answer:
+    """The request's JSON object (at most 4 KiB, by its Content-Length and by what is read),
+    or the 400 that says what is wrong with it."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        return error(400, "invalid_json", _("The request body is larger than 4 KiB."))
+    return parse_body(request.read(MAX_BODY_BYTES + 1))
+
+
+def parse_body(raw: bytes) -> dict[str, Any] | Answer:
+    """The request's JSON object, or the 400 that says what is wrong with it."""
+    if len(raw) > MAX_BODY_BYTES:
+        return error(400, "invalid_json", _("The request body is larger than 4 KiB."))
+    try:
+        data = json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant
+        )
+    except (ValueError, RecursionError):
+        return error(400, "invalid_json", _('The request body must be a JSON object, such as {"amountCents": 1000}.'))
+    if not isinstance(data, dict):
+        return error(400, "invalid_json", _('The request body must be a JSON object, such as {"amountCents": 1000}.'))
+    return data
+
+
+# --- top-ups and the balance -----------------------------------------------------------
+
+
+@json_endpoint("POST")
+async def topup_credits(request: HttpRequest) -> JsonResponse:
+    """``POST topup-credits``: async, so waiting on the landing holds no server thread."""
+    user = await request.auser()  # loaded by the log-in check already
+    if not await amay_top_up(user):  # before the body: nothing is read, recorded or sent
+        return respond(error(403, "forbidden", refusal_sentence(await awho_to_ask())))
+    data = read_body(request)
+    if isinstance(data, Answer):
+        return respond(data)
+    try:
+        amount = validate_amount_cents(data.get("amountCents"))
+    except ValidationError as exc:
+        return respond(error(400, "invalid_amount", exc.messages[0]))
+    source = data.get("source", Source.API)
+    if source not in BROWSER_SOURCES:  # "auto" is the background's own, never a browser's
+        return respond(
+            error(400, "invalid_source", _("source must be one of: %(names)s.") % {"names": ", ".join(BROWSER_SOURCES)})
+        )
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not is_valid_key(key):
+        return respond(
+            error(400, "invalid_idempotency_key", _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
+        )
+    return respond(await arequest_topup(user, amount, key=key, source=source))  # type: ignore[arg-type]
+
+
+@json_endpoint("POST")
+def topup_seen(request: HttpRequest) -> JsonResponse:
+    """``{"attempt": "<id>"}``: the page has shown the user that this attempt, settled in the
+    background, succeeded; so the next top-up is not held back to tell them again."""
+    data = read_body(request)
+    if isinstance(data, Answer):
+        return respond(data)
+    attempt = data.get("attempt")
+    try:
+        attempt_id = uuid.UUID(attempt) if isinstance(attempt, str) else None
+    except ValueError:
+        attempt_id = None
+    if attempt_id is None:
+        return respond(error(400, "invalid_attempt", _("attempt must be the id of one of your top-ups.")))
+    owner = request.user.pk
+    assert owner is not None  # json_endpoint let only a logged-in user through
+    TopupAttempt.objects.filter(pk=attempt_id, user_id=owner, status=Status.SUCCEEDED).update(outcome_shown=True)
+    return JsonResponse({"ok": True})
+
+
+@json_endpoint("GET")
+async def credits_balance(request: HttpRequest) -> JsonResponse:
+    """``GET credits``: the team's balance, the landing's own shape."""
+    try:
+        balance = await balances.aget_balance()
+    except client.LandingBusy:
+        return respond(error(503, "busy", _("The balance cannot be read right now. Please try again in a moment.")))
+    except client.LandingNotConfigured:
+        return respond(
+            error(503, "not_configured", _("The balance is not available: top-ups are not set up on this site."))
+        )
+    except balances.BalanceUnavailable:
+        return respond(
+            error(502, "upstream_unavailable", _("The balance cannot be read from the billing service right now."))
+        )
+    return JsonResponse(balance)
+
+
+def attempt_json(attempt: TopupAttempt) -> dict[str, Any]:
+    """One line of the recent top-ups: amount, ISO time, status and a sentence for the status."""
+    item: dict[str, Any] = {
+        "id": str(attempt.pk),
+        "amountCents": attempt.amount_cents,
+        "amount": format_dollars(attempt.amount_cents),
+        "createdAt": attempt.created_at.isoformat(),
+        "status": attempt.status,
+        "statusText": status_text(attempt.status, attempt.error_code),
+        "source": attempt.source,
+    }
+    if attempt.status in (Status.DECLINED, Status.ERROR, Status.REFUSED) and attempt.error_message:
+        item["detail"] = attempt.error_message
+    return item
+
+
+@json_endpoint("GET")
+def recent_topups(request: HttpRequest) -> JsonResponse:
+    """``{"topups": [...]}``: the user's last ``CREDITS["RECENT_TOPUPS"]`` attempts, newest first."""
+    limit = get_settings().RECENT_TOPUPS
+    if limit <= 0:
+        return respond(error(404, "not_found", _("Recent top-ups are turned off on this site.")))
+    attempts = TopupAttempt.objects.filter(user=request.user).order_by("-created_at")[:limit]  # type: ignore[misc]
+    return JsonResponse({"topups": [attempt_json(a) for a in attempts]})
+
+
+# --- auto top-up -----------------------------------------------------------------------
+
+
+def _invalid(message: str) -> Answer:
+    return error(400, "invalid_auto_topup", message)
+
+
+def validate_auto_topup(data: dict[str, Any]) -> dict[str, Any] | Answer:
+    """The four values as keyword arguments of :func:`credits.autotopup.update`, or the 400."""
+    enabled = data.get("enabled")
+    if not isinstance(enabled, bool):
+        return _invalid(_("enabled must be true or false."))
+    values: dict[str, int] = {}
+    for name in ("thresholdCents", "amountCents", "monthlyCapCents"):
+        value = data.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return _invalid(
+                _("%(name)s must be a whole number of cents written as a JSON integer, such as 2500 for $25.")
+                % {"name": name}
+            )
+        if not 0 <= value <= autotopup.MAX_CENTS:
+            return _invalid(_("%(name)s must not be negative.") % {"name": name})
+        values[name] = value
+    try:
+        validate_amount_cents(values["amountCents"])
+    except ValidationError as exc:
+        return _invalid(exc.messages[0])
+    if values["monthlyCapCents"] < values["amountCents"]:
+        return _invalid(_("The monthly cap must be at least the amount of one top-up."))
+    return {
+        "enabled": enabled,
+        "threshold_cents": values["thresholdCents"],
+        "amount_cents": values["amountCents"],
+        "monthly_cap_cents": values["monthlyCapCents"],
+    }
+
+
+@json_endpoint("GET", "PUT")
+def auto_topup(request: HttpRequest) -> JsonResponse:
+    """``GET``: the setting (any logged-in user). ``PUT``: change it (``credits.manage_auto_topup``)."""
+    if request.method == "GET":
+        return JsonResponse(autotopup.state(request.user))
+    if not request.user.has_perm(autotopup.PERMISSION):
+        return respond(error(403, "forbidden", _("Only a team member allowed to manage auto top-up can change it.")))
+    data = read_body(request)
+    if isinstance(data, Answer):
+        return respond(data)
+    values = validate_auto_topup(data)
+    if isinstance(values, Answer):
+        return respond(values)
+    autotopup.update(request.user, **values)  # type: ignore[arg-type]
+    return JsonResponse(autotopup.state(request.user))

@@ -1,0 +1,182 @@
+"""What the header menu and the inline widget render from (see :mod:`credits.templatetags.credits`).
+
+Reading settings, reversing URLs and the cached balance: no database query and no landing call,
+except the permission check when ``CREDITS["TOPUP_PERMISSION"]`` is set. No ``register`` here, so
+Django does not take this module for a tag library.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django import template
+from django.core.cache import caches
+from django.middleware.csrf import get_token
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+
+from ..amounts import preset_amounts
+from ..balance import CACHE_KEY, parse_balance
+from ..conf import CreditsSettings, get_settings
+from ..models import format_dollars
+from ..permissions import may_top_up, who_to_ask
+
+logger = logging.getLogger("credits.templatetags.credits")
+
+DEFAULT_HEADING_LEVEL = 3  # the inline widget's title, as it always was
+PAGE_URL_NAME = "credits_pages:page"  # the credits page, as credits/page_urls.py names it
+
+
+def texts(conf: CreditsSettings) -> dict[str, str]:
+    """The sentences ``credits.js`` shows, translated here so the script holds no English."""
+    return {
+        "added": _("Added %(amount)s"),
+        "adding": _("Adding %(amount)s…"),
+        "invalid": _("Enter a whole number of dollars, such as 10."),
+        "range": _("A top-up must be from %(min)s to %(max)s.")
+        % {"min": format_dollars(conf.MIN_AMOUNT_CENTS), "max": format_dollars(conf.MAX_AMOUNT_CENTS)},
+        "network": _(
+            "The connection to the site failed, so we do not know whether the credits were added. "
+            "Check your balance before trying again."
+        ),
+        "badAnswer": _(
+            "The site gave no usable answer, so we do not know whether the credits were added. "
+            "Check your balance before trying again."
+        ),
+        "retrySafe": _("Pressing the same amount again is safe: it cannot be charged twice."),
+        "billing": _("Open the billing page"),
+        "low": _("Low balance"),
+        "unavailable": _("unavailable"),
+        "unavailableLong": _("The balance cannot be read right now."),
+        "detail": _("Credits %(credits)s, spent %(spend)s"),
+        "recentEmpty": _("No top-ups yet."),
+        "recentError": _("Recent top-ups cannot be loaded right now."),
+    }
+
+
+def _may_top_up(conf: CreditsSettings, request: Any) -> bool:
+    """Whether to show the amounts. With no permission required every logged-in user may, so
+    the user is not even loaded (no query), as before permissions existed."""
+    if conf.TOPUP_PERMISSION is None:
+        return True
+    return may_top_up(getattr(request, "user", None))
+
+
+def format_money(dollars: float) -> str:
+    """``12.5`` → ``"$12.50"``, ``-2`` → ``"-$2.00"``: as ``credits.js`` shows a balance."""
+    sign = "-" if dollars < 0 else ""
+    return f"{sign}${abs(dollars):,.2f}"
+
+
+def cached_balance() -> dict[str, float] | None:
+    """The team's balance if the cache holds one (never a landing call; at most
+    ``BALANCE_CACHE_SECONDS`` old), else None. A cache that fails is no balance, not an error page."""
+    conf = get_settings()
+    try:
+        cached = caches[conf.BALANCE_CACHE_ALIAS].get(CACHE_KEY)
+    except Exception:  # a cache server that is down must not take every page with it
+        logger.warning("The balance cache cannot be read", exc_info=True)
+        return None
+    return parse_balance(cached)
+
+
+_UNREAD = object()
+
+
+def request_balance(request: Any) -> dict[str, float] | None:
+    """:func:`cached_balance`, read once per request however many widgets the page holds."""
+    if request is None:
+        return cached_balance()
+    found = getattr(request, "_credits_cached_balance", _UNREAD)
+    if found is _UNREAD:
+        found = cached_balance()
+        request._credits_cached_balance = found
+    return found  # type: ignore[return-value]
+
+
+def balance_display(balance: dict[str, float] | None, conf: CreditsSettings | None = None) -> dict[str, Any] | None:
+    """What a page shows of ``balance``: the amount, whether it is low, and the detail line."""
+    if balance is None:
+        return None
+    conf = conf or get_settings()
+    return {
+        "amount": format_money(balance["remaining"]),
+        "low": balance["remaining"] < conf.LOW_BALANCE_DOLLARS,
+        "detail": _("Credits %(credits)s, spent %(spend)s")
+        % {"credits": format_money(balance["credits"]), "spend": format_money(balance["spend"])},
+    }
+
+
+def _current_app(request: Any) -> str | None:
+    """The instance namespace to reverse in, as ``{% url %}`` chooses it."""
+    if request is None:
+        return None
+    current_app = getattr(request, "current_app", None)
+    if current_app is None:
+        match = getattr(request, "resolver_match", None)
+        current_app = match.namespace if match else None
+    return current_app
+
+
+def credits_page_url(request: Any = None) -> str:
+    """The credits page's address on this site (the documented name ``credits_pages:page``,
+    from ``include("credits.page_urls")``), or "" where the host did not mount it."""
+    try:
+        return reverse(PAGE_URL_NAME, current_app=_current_app(request))
+    except NoReverseMatch:
+        return ""
+
+
+def heading_tag(level: Any) -> str:
+    """``2`` → ``"h2"``; ``0`` → ``"p"`` (a label, not a heading); None or "" → the default ``h3``."""
+    if level is None or level == "":
+        return f"h{DEFAULT_HEADING_LEVEL}"
+    try:
+        number = int(level)
+    except (TypeError, ValueError):
+        number = -1
+    if not 0 <= number <= 6:
+        raise template.TemplateSyntaxError(f"heading_level must be 1 to 6, or 0 for no heading, not {level!r}")
+    return f"h{number}" if number else "p"
+
+
+def widget_context(context: template.Context | Mapping[str, Any], source: str) -> dict[str, Any]:
+    """What the header menu and the inline widget render from: no landing call, and no query
+    unless a permission is required (see :mod:`credits.templatetags.credits`)."""
+    conf = get_settings()
+    request = context.get("request")
+    uid = "credits-" + uuid.uuid4().hex[:10]
+    allowed = _may_top_up(conf, request)
+    return {
+        "uid": uid,
+        "source": source,
+        "balance": balance_display(request_balance(request), conf),
+        "may_top_up": allowed,
+        "who_to_ask": "" if allowed else who_to_ask(),
+        "presets": [
+            {"cents": cents, "dollars": cents // 100, "label": format_dollars(cents)} for cents in preset_amounts(conf)
+        ],
+        "min_dollars": -(-conf.MIN_AMOUNT_CENTS // 100),
+        "max_dollars": conf.MAX_AMOUNT_CENTS // 100,
+        "range_text": _("Whole dollars, %(min)s to %(max)s.")
+        % {"min": format_dollars(conf.MIN_AMOUNT_CENTS), "max": format_dollars(conf.MAX_AMOUNT_CENTS)},
+        "low_balance": conf.LOW_BALANCE_DOLLARS,
+        "topup_url": reverse("credits:topup-credits"),
+        "balance_url": reverse("credits:credits"),
+        "form_url": reverse("credits:topup-form"),
+        "recent_url": reverse("credits:recent-topups") if conf.RECENT_TOPUPS > 0 else "",
+        "seen_url": reverse("credits:topup-seen"),
+        "recent_count": conf.RECENT_TOPUPS,
+        # get_token reads the cookie (or makes a token): no query. The form posts it without
+        # JavaScript and the script sends it as X-CSRFToken, so an HttpOnly cookie is fine.
+        "csrf_token": get_token(request) if request is not None else "",
+        "next": request.get_full_path() if request is not None else "",
+        # One idempotency key per rendered form: submitting the same page twice charges once.
+        "preset_key": uuid.uuid4().hex,
+        "custom_key": uuid.uuid4().hex,
+        "texts": json.dumps(texts(conf), ensure_ascii=False),
+    }
