@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import Conversation, MagicLink, Message
+from .models import Conversation, Message
 
 
 class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -36,17 +36,3 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("text",)
     raw_id_fields = ("conversation", "prompt")
     date_hierarchy = "created_at"
-
-
-@admin.register(MagicLink)
-class MagicLinkAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("user", "created_at", "expires_at", "used_at")
-    list_select_related = ("user",)
-    readonly_fields = ("user", "created_at", "expires_at", "used_at")
-    exclude = ("secret_hash",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -14,12 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from credits.autotopup import observe
-from credits.balance import BalanceUnavailable, parse_balance, read_balance, remember_balance
+from credits.balance import BalanceUnavailable, read_balance
 from credits.testing import spend
 
 from .conf import get_settings
@@ -80,19 +78,13 @@ class DemoAgent:
             raise AgentError(str(exc)) from exc
         if balance["remaining"] <= 0:
             return AgentReply(NO_CREDITS_TEXT, out_of_credits=True)
-        cents = get_settings().SPEND_CENTS
-        asked = timezone.now()
-        spent = spend(cents)
-        if spent.status == 402:
-            remember_balance(None)
-            observe(0.0, asked)
+        try:
+            # The balance after it (which the header then shows), or None: nothing left (402).
+            after = spend(get_settings().SPEND_CENTS)
+        except BalanceUnavailable as exc:
+            raise AgentError(str(exc)) from exc
+        if after is None:
             return AgentReply(NO_CREDITS_TEXT, out_of_credits=True)
-        if not 200 <= spent.status < 300:
-            raise AgentError(_("the landing refused to record the spend (%(status)s)") % {"status": spent.status})
-        after = parse_balance(spent.data)
-        remember_balance(after)
-        if after is not None:
-            observe(after["remaining"], asked)
         return AgentReply(compose(message.text, conversation.messages.count()))
 
 

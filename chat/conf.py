@@ -1,12 +1,12 @@
-"""The chat's settings: one ``CHAT`` dict, read at call time, with defaults."""
+"""The chat's settings: one ``CHAT`` dict, read at call time, with defaults (loaded by
+``credits.conf.load_settings``: unknown keys are refused, and the parsed settings are kept
+until Django says ``CHAT`` changed)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from django.conf import settings as django_settings
-from django.core.exceptions import ImproperlyConfigured
+from credits.conf import load_settings
 
 
 @dataclass(frozen=True)
@@ -14,23 +14,15 @@ class ChatSettings:
     AGENT: str = "chat.agents.DemoAgent"  # dotted path to a class with ``respond`` or to a callable
     OUT_OF_CREDITS_MARKER: str | None = "No credits available"  # for agents that only return text
     SPEND_CENTS: int = 25  # what one answer of the demo agent spends
-    MAGIC_LINK_SECONDS: int = 10 * 60
-    # Log-in links for staff and superusers too (off: they log in with a password, which
-    # django-axes throttles; a leaked link or server token then cannot open the admin).
-    MAGIC_LINKS_FOR_STAFF: bool = False
 
 
-_NAMES = frozenset(f.name for f in fields(ChatSettings))
+# The log-in moved out of the chat into reef_site, and its settings with it.
+_MOVED = {
+    "MAGIC_LINK_SECONDS": "MAGIC_LINK_SECONDS moved with the log-in: settings.MAGIC_LINKS['SECONDS'].",
+    "MAGIC_LINKS_FOR_STAFF": "MAGIC_LINKS_FOR_STAFF moved with the log-in: settings.MAGIC_LINKS['FOR_STAFF'].",
+}
 
 
 def get_settings() -> ChatSettings:
     """The current ``settings.CHAT`` over the defaults."""
-    given: Any = getattr(django_settings, "CHAT", {}) or {}
-    if not isinstance(given, dict):
-        raise ImproperlyConfigured("settings.CHAT must be a dict, such as {'AGENT': 'chat.agents.DemoAgent'}.")
-    unknown = sorted(set(given) - _NAMES)
-    if unknown:
-        raise ImproperlyConfigured(
-            f"settings.CHAT has unknown key(s) {', '.join(unknown)}; the known keys are {', '.join(sorted(_NAMES))}."
-        )
-    return ChatSettings(**given)
+    return load_settings("CHAT", ChatSettings, moved=_MOVED)

@@ -1,4 +1,4 @@
-"""Conversations, their messages, and single-use log-in links."""
+"""Conversations and their messages. (The log-in links are reef_site's: reef_site.models.)"""
 
 from __future__ import annotations
 
@@ -68,21 +68,3 @@ class Message(models.Model):
     @property
     def dom_id(self) -> str:
         return f"m-{self.pk}"
-
-
-class MagicLink(models.Model):
-    """A single-use log-in link. Only a hash of its secret is stored."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="magic_links")
-    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    expires_at = models.DateTimeField(_("expires"))
-    used_at = models.DateTimeField(_("used"), null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = _("magic link")
-        verbose_name_plural = _("magic links")
-
-    def __str__(self) -> str:
-        return f"{self.user} until {self.expires_at:%Y-%m-%d %H:%M}"

@@ -1,7 +1,5 @@
 from django.urls import path
 
-from credits.form_views import credits_page
-
 from . import views
 
 app_name = "chat"
@@ -13,7 +11,4 @@ urlpatterns = [
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/messages", views.send, name="send"),
     path("c/<int:pk>/messages/<int:message_id>/continue", views.continue_task, name="continue"),
-    # The credits app's page, outside its JSON API (/ui/api/): where the header's "+ credits"
-    # leads without JavaScript (the header finds it here: credits.templatetags.credits).
-    path("credits/", credits_page, name="credits"),
 ]

@@ -10,24 +10,21 @@ first, and the page comes back with Continue after the widget's form has added t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from credits.autotopup import on_its_way
-from credits.conf import get_settings as credits_settings
-from credits.models import Status, TopupAttempt, format_dollars
-from credits.templatetags.credits import cached_balance
+from credits.balance import last_topup_at, peek_balance
+from credits.models import format_dollars
 
 from . import services
 from .forms import MessageForm
@@ -54,14 +51,10 @@ def continue_ready(messages: Iterable[Message]) -> set[int]:
     waiting = [m for m in messages if m.out_of_credits and m.is_stopped]
     if not waiting:
         return set()
-    since = min(m.created_at for m in waiting)
-    landed = TopupAttempt.objects.filter(Q(finished_at__gt=since) | Q(settled_at__gt=since), status=Status.SUCCEEDED)
-    times = landed.aggregate(finished=Max("finished_at"), settled=Max("settled_at"))
-    last_topup = max((t for t in times.values() if t is not None), default=None)
-    balance = cached_balance()
-    read_after = None  # a positive balance in the cache was read after messages made before this
-    if balance is not None and balance["remaining"] > 0:
-        read_after = timezone.now() - timedelta(seconds=credits_settings().BALANCE_CACHE_SECONDS)
+    last_topup = last_topup_at(min(m.created_at for m in waiting))
+    cached = peek_balance()
+    # A positive balance in the cache was read after messages made before read_after.
+    read_after = cached[1] if cached is not None and cached[0]["remaining"] > 0 else None
     return {
         m.pk
         for m in waiting

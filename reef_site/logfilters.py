@@ -15,7 +15,7 @@ from typing import Any
 
 REDACTED = "[redacted]"
 
-# The secret of a log-in link (chat.magic: /auth/magic-link/<secret>) is a password for ten
+# The secret of a log-in link (reef_site.magic: /auth/magic-link/<secret>) is a password for ten
 # minutes: keep the address, not the secret.
 SECRET_PATHS = re.compile(r"(/auth/magic-link/)[^/?#\s\"']+")
 

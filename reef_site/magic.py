@@ -2,11 +2,11 @@
 
 ``POST /auth/magic-link`` with ``Authorization: Bearer <VERS_AUTH_TOKEN>`` and
 ``{"username": "..."}`` answers ``{"url": ..., "expiresAt": ...}``: a link that logs that
-user in once, within ``CHAT["MAGIC_LINK_SECONDS"]`` (10 minutes). Only a hash of the
+user in once, within ``MAGIC_LINKS["SECONDS"]`` (10 minutes). Only a hash of the
 link's secret is stored, so the database alone cannot log anyone in.
 
 Links are only for active users who are neither staff nor superusers (unless
-``CHAT["MAGIC_LINKS_FOR_STAFF"]`` is on): those log in with a password. A refused user is
+``MAGIC_LINKS["FOR_STAFF"]`` is on): those log in with a password. A refused user is
 answered like an unknown one (404 ``unknown_user``); the log says why.
 
 Opening a link (GET) logs nobody in and spends nothing: it shows a page whose "Log in"
@@ -14,6 +14,9 @@ button posts the secret, in the body and with the CSRF token, to ``/auth/log-in-
 which spends the link and logs in. So a link preview (a chat app, a mail scanner) cannot use
 it up, and the secret is in one request line only, the GET's, which reef_site.logfilters
 redacts from the server's logs (a reverse proxy in front must not log ``/auth/magic-link/``).
+
+The bearer token is the site's own, the one it sends to the landing (``VERS_AUTH_TOKEN``,
+``settings.CREDITS["AUTH_TOKEN"]``): whoever may spend the team's credits may ask for a link.
 
 Wrong or missing bearer tokens count as failed log-ins for django-axes, per client address
 (under the username ``BEARER_CALLER``): past ``AXES_FAILURE_LIMIT`` the address is answered
@@ -23,6 +26,7 @@ Wrong or missing bearer tokens count as failed log-ins for django-axes, per clie
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -47,8 +51,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from credits.client import is_server_token
-
 from .conf import get_settings
 from .models import MagicLink
 
@@ -63,6 +65,12 @@ BEARER = "Bearer "
 BEARER_CALLER = "[bearer token for /auth/magic-link]"
 
 
+def is_server_token(value: str | None) -> bool:
+    """Whether ``value`` is the site's token (compared in constant time); False when none is set."""
+    token = (getattr(settings, "CREDITS", None) or {}).get("AUTH_TOKEN")
+    return bool(token and value) and hmac.compare_digest(str(value).encode(), str(token).encode())
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -71,8 +79,8 @@ def refusal(user: Any) -> str | None:
     """Why ``user`` may not log in by link (for the log and the commands), or None if it may."""
     if not user.is_active:
         return "the account is inactive"
-    if (user.is_staff or user.is_superuser) and not get_settings().MAGIC_LINKS_FOR_STAFF:
-        return "staff and superusers log in with a password (CHAT['MAGIC_LINKS_FOR_STAFF'] is off)"
+    if (user.is_staff or user.is_superuser) and not get_settings().FOR_STAFF:
+        return "staff and superusers log in with a password (MAGIC_LINKS['FOR_STAFF'] is off)"
     return None
 
 
@@ -86,7 +94,7 @@ def create_link(user: Any) -> tuple[str, datetime]:
     now = timezone.now()
     MagicLink.objects.filter(user=user).filter(Q(used_at__isnull=False) | Q(expires_at__lte=now)).delete()
     secret = secrets.token_urlsafe(32)
-    expires_at = now + timedelta(seconds=get_settings().MAGIC_LINK_SECONDS)
+    expires_at = now + timedelta(seconds=get_settings().SECONDS)
     MagicLink.objects.create(user=user, secret_hash=_hash(secret), expires_at=expires_at)
     return reverse("magic:login", args=[secret]), expires_at
 
@@ -210,7 +218,7 @@ def _no_referrer(response: HttpResponse) -> HttpResponse:
 
 
 def _minutes() -> int:
-    return max(1, get_settings().MAGIC_LINK_SECONDS // 60)
+    return max(1, get_settings().SECONDS // 60)
 
 
 def _invalid(request: HttpRequest, secret: str = "") -> HttpResponse:
@@ -220,7 +228,7 @@ def _invalid(request: HttpRequest, secret: str = "") -> HttpResponse:
     link = MagicLink.objects.filter(secret_hash=_hash(secret)).select_related("user").first() if secret else None
     has_password = link is not None and link.user.has_usable_password()
     context = {"has_password": has_password, "minutes": _minutes()}
-    return _no_referrer(render(request, "chat/magic_link_invalid.html", context, status=400))
+    return _no_referrer(render(request, "registration/magic_link_invalid.html", context, status=400))
 
 
 @require_safe
@@ -231,7 +239,7 @@ def login_by_link(request: HttpRequest, secret: str) -> HttpResponse:
     if not is_usable(secret):
         return _invalid(request, secret)
     context = {"secret": _Masked(secret), "minutes": _minutes()}
-    return _no_referrer(render(request, "chat/magic_link_login.html", context))
+    return _no_referrer(render(request, "registration/magic_link_login.html", context))
 
 
 def _session_backend() -> str:

@@ -10,6 +10,8 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from reef_site.logging_config import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -74,6 +76,7 @@ INSTALLED_APPS = [
     "credits",
     "credits.testing",
     "chat",
+    "reef_site",  # the log-in by link (reef_site.magic), its commands magic_link and demo_user
 ]
 
 MIDDLEWARE = [
@@ -92,7 +95,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last: turns a lockout flagged by django-axes into its answer (chat.magic.lockout_response).
+    # Last: turns a lockout flagged by django-axes into its answer (reef_site.magic.lockout_response).
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -176,7 +179,7 @@ LOGIN_REDIRECT_URL = "/ui/"
 LOGOUT_REDIRECT_URL = "login"
 
 # Failed log-ins are throttled by django-axes: password log-ins (/accounts/login/, the admin's)
-# and wrong bearer tokens on POST /auth/magic-link (chat.magic). Its backend comes first and
+# and wrong bearer tokens on POST /auth/magic-link (reef_site.magic). Its backend comes first and
 # only refuses a locked-out client; ModelBackend logs in. A username and client address
 # together are locked out after AXES_FAILURE_LIMIT failures for AXES_COOLOFF_TIME (429, with
 # Retry-After): one address cannot lock a user out everywhere. The address is REMOTE_ADDR,
@@ -189,7 +192,7 @@ AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "chat.magic.lockout_response"
+AXES_LOCKOUT_CALLABLE = "reef_site.magic.lockout_response"
 # Logged and stored masked (besides the password): people type their password as username.
 AXES_SENSITIVE_PARAMETERS = ["username"]
 
@@ -224,33 +227,9 @@ if DEBUG and CREDITS["SANDBOX"]:
     CREDITS["MAX_ATTEMPTS_PER_HOUR"] = DEMO_MAX_ATTEMPTS_PER_HOUR
     CREDITS["MAX_CENTS_PER_DAY"] = DEMO_MAX_CENTS_PER_DAY
 
-# Everything to the console (the process manager collects it), the landing's token and
-# log-in link secrets redacted from every line (reef_site.logfilters). Server errors
-# (django.request) are logged with DEBUG off too.
+# Everything to the console, secrets redacted (reef_site.logging_config: the dict and why).
 LOG_LEVEL = _str("LOG_LEVEL", "INFO").upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "reef_site.logfilters.RedactSecrets"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
-        "null": {"class": "logging.NullHandler"},
-    },
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {
-        # No handlers of their own: they reach the console through the root logger. This
-        # replaces Django's defaults (console only with DEBUG on, mail_admins with it off).
-        "django": {"handlers": [], "level": LOG_LEVEL},
-        "django.request": {"handlers": [], "level": LOG_LEVEL, "filters": ["redact"]},
-        "credits": {"handlers": [], "level": LOG_LEVEL, "filters": ["redact"]},
-        "chat": {"handlers": [], "level": LOG_LEVEL, "filters": ["redact"]},
-        "reef_site": {"handlers": [], "level": LOG_LEVEL, "filters": ["redact"]},
-        # A request for a host not in ALLOWED_HOSTS (scanners probing the IP address) is
-        # answered 400; a traceback for each would bury the real errors.
-        "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
-    },
-}
+LOGGING = logging_config(LOG_LEVEL)
 
 # --- Security: Django's own names, from the environment. The defaults suit plain http on
 # localhost (make run, the tests); README's "Deploying" lists the production values, with
@@ -305,5 +284,7 @@ CHAT = {
     "AGENT": "chat.agents.DemoAgent",
     "OUT_OF_CREDITS_MARKER": "No credits available",
     "SPEND_CENTS": 25,
-    "MAGIC_LINK_SECONDS": 10 * 60,
 }
+# The log-in by link (reef_site.magic; reef_site.conf has the defaults): valid for 10 minutes,
+# not for staff and superusers (they log in with a password).
+MAGIC_LINKS = {"SECONDS": 10 * 60, "FOR_STAFF": False}

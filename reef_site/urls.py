@@ -10,8 +10,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),  # HealthCheckMiddleware answers it first
     path(settings.API_PREFIX.lstrip("/"), include("credits.urls")),
     path("ui/", include("chat.urls")),
+    # The credits page, outside the JSON API: where "+ credits" leads without JavaScript.
+    path("ui/credits/", include("credits.page_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("auth/", include("chat.auth_urls")),
+    path("auth/", include("reef_site.auth_urls")),
     path("admin/", admin.site.urls),
 ]
 

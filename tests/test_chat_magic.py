@@ -16,8 +16,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from chat.magic import create_link
-from chat.models import MagicLink
+from reef_site.magic import create_link
+from reef_site.models import MagicLink
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_an_expired_link_does_not_log_in(client, user):
 
 
 def test_links_expire_after_the_configured_time(user, settings):
-    settings.CHAT = {"MAGIC_LINK_SECONDS": 60}
+    settings.MAGIC_LINKS = {"SECONDS": 60}
     _, expires = create_link(user)
     assert timedelta(seconds=55) < expires - timezone.now() <= timedelta(seconds=60)
 
@@ -218,11 +218,11 @@ def test_the_admin_lists_links_without_their_secret(client, django_user_model, u
     client.force_login(admin)
     link = MagicLink.objects.get()
     assert str(link).startswith("ada until ")
-    page = client.get("/admin/chat/magiclink/").content.decode()
+    page = client.get("/admin/reef_site/magiclink/").content.decode()
     assert "ada" in page and link.secret_hash not in page
-    detail = client.get(f"/admin/chat/magiclink/{link.pk}/change/")
+    detail = client.get(f"/admin/reef_site/magiclink/{link.pk}/change/")
     assert detail.status_code == 200 and link.secret_hash not in detail.content.decode()
-    assert client.get("/admin/chat/magiclink/add/").status_code == 403
+    assert client.get("/admin/reef_site/magiclink/add/").status_code == 403
 
 
 # --- the pages a newcomer meets: the log-in page, a used or expired link -----------------------
@@ -276,7 +276,7 @@ def test_a_logged_in_user_opening_a_used_link_is_sent_on_to_the_chat(client, use
 
 
 def test_the_link_pages_say_how_long_links_last(client, settings, user):
-    settings.CHAT = {**settings.CHAT, "MAGIC_LINK_SECONDS": 120}
+    settings.MAGIC_LINKS = {**settings.MAGIC_LINKS, "SECONDS": 120}
     path, _ = create_link(user)
     assert "works once and for 2 minutes" in client.get(path).content.decode()
     assert "work once and for 2 minutes" in client.get("/auth/magic-link/nope").content.decode()

@@ -73,10 +73,23 @@ def test_settings_have_defaults_and_refuse_unknown_keys(settings):
     conf = get_settings()
     assert conf.AGENT == "chat.agents.DemoAgent"
     assert conf.OUT_OF_CREDITS_MARKER == "No credits available"
-    assert conf.MAGIC_LINK_SECONDS == 600
+    assert conf.SPEND_CENTS == 25
     settings.CHAT = {"SPEND_CENT": 5}
     with pytest.raises(ImproperlyConfigured, match="SPEND_CENT"):
         get_settings()
     settings.CHAT = ["AGENT"]
     with pytest.raises(ImproperlyConfigured, match="must be a dict"):
+        get_settings()
+
+
+def test_settings_are_kept_until_they_change(settings):
+    settings.CHAT = {"SPEND_CENTS": 7}
+    assert get_settings() is get_settings()
+    settings.CHAT = {"SPEND_CENTS": 8}
+    assert get_settings().SPEND_CENTS == 8
+
+
+def test_the_log_in_settings_moved_out_of_chat_and_the_error_says_where(settings):
+    settings.CHAT = {"MAGIC_LINK_SECONDS": 60}
+    with pytest.raises(ImproperlyConfigured, match=r"MAGIC_LINKS\['SECONDS'\]"):
         get_settings()

@@ -15,9 +15,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from chat.magic import BEARER_CALLER, create_link
-from chat.models import MagicLink
 from reef_site.logfilters import RedactSecrets
+from reef_site.magic import BEARER_CALLER, create_link
+from reef_site.models import MagicLink
 from tests.processes import start_site
 from tests.test_chat_magic import ask, path_of, press_log_in
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 LIMIT = 5  # settings.AXES_FAILURE_LIMIT
 COOL_OFF_SECONDS = 15 * 60  # settings.AXES_COOLOFF_TIME
 PASSWORD = "pw-ada-123"  # the user fixture's
-LOGGERS = ("", "django", "django.request", "axes", "chat", "chat.magic", "credits", "reef_site")
+LOGGERS = ("", "django", "django.request", "axes", "chat", "credits", "reef_site", "reef_site.magic")
 
 
 def secret_of(path):
@@ -53,7 +53,7 @@ def test_staff_superusers_and_inactive_users_get_no_link_and_the_answer_of_an_un
 ):
     django_user_model.objects.create_user("root", password="pw-root-123", **ROLES[role])
     unknown = ask(client, settings, {"username": "nobody"})
-    with caplog.at_level(logging.INFO, logger="chat.magic"):
+    with caplog.at_level(logging.INFO, logger="reef_site.magic"):
         refused = ask(client, settings, {"username": "root"})
     assert (refused.status_code, refused.json()) == (unknown.status_code, unknown.json())  # nothing to tell them apart
     assert refused.json()["code"] == "unknown_user"
@@ -87,7 +87,7 @@ def test_a_link_made_before_its_user_became_staff_does_not_log_in(client, user):
 
 
 def test_a_setting_lets_staff_have_links(client, settings, django_user_model):
-    settings.CHAT = {**settings.CHAT, "MAGIC_LINKS_FOR_STAFF": True}
+    settings.MAGIC_LINKS = {**settings.MAGIC_LINKS, "FOR_STAFF": True}
     staff = django_user_model.objects.create_user("root", password="pw-root-123", is_staff=True)
     response = ask(client, settings, {"username": "root"})
     assert response.status_code == 200
@@ -96,9 +96,9 @@ def test_a_setting_lets_staff_have_links(client, settings, django_user_model):
 
 
 def test_staff_links_are_off_by_default():
-    from chat.conf import ChatSettings
+    from reef_site.conf import MagicLinkSettings
 
-    assert ChatSettings().MAGIC_LINKS_FOR_STAFF is False
+    assert MagicLinkSettings().FOR_STAFF is False
 
 
 # --- the preview spends nothing; the button logs in, once ------------------------------------
@@ -266,20 +266,20 @@ class Records(logging.Handler):
 
 @pytest.fixture
 def debug_logs():
-    """Every logger at DEBUG. ``raw``: the records of chat and axes as made, before any
+    """Every logger at DEBUG. ``raw``: the records of the log-in (reef_site) and axes as made, before any
     redaction; ``console``: everything as the site's console handler (with RedactSecrets) writes it."""
     raw, console = Records(), Records(RedactSecrets())
     levels = {name: logging.getLogger(name).level for name in LOGGERS}
     for name in LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG)
-    for name in ("chat", "axes"):
+    for name in ("reef_site", "axes"):
         logging.getLogger(name).addHandler(raw)
     logging.getLogger().addHandler(console)
     try:
         yield raw, console
     finally:
         logging.getLogger().removeHandler(console)
-        for name in ("chat", "axes"):
+        for name in ("reef_site", "axes"):
             logging.getLogger(name).removeHandler(raw)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)

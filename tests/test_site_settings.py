@@ -98,3 +98,35 @@ def test_check_deploy_reports_a_missing_token():
         timeout=60,
     )
     assert "credits.W001" in result.stdout + result.stderr
+
+
+def test_logging_and_the_log_in_settings_are_loaded_as_before():
+    got = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import django, json; from django.conf import settings as s; django.setup(); "
+                "from reef_site.conf import get_settings; from chat.conf import get_settings as chat; "
+                "print(json.dumps({'levels': {n: c['level'] for n, c in s.LOGGING['loggers'].items() if 'level' in c}, "
+                "'filters': s.LOGGING['handlers']['console']['filters'], 'links': get_settings().SECONDS, "
+                "'staff': get_settings().FOR_STAFF, 'spend': chat().SPEND_CENTS, 'apps': s.INSTALLED_APPS, "
+                "'axes': s.AXES_LOCKOUT_CALLABLE}))",
+            ],
+            cwd=ROOT,
+            env=reef_site_environment(SECRET_KEY="k" * 50, LOG_LEVEL="debug"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
+    assert {got["levels"][name] for name in ("django", "credits", "chat", "reef_site")} == {"DEBUG"}
+    assert got["filters"] == ["redact"]
+    assert (got["links"], got["staff"], got["spend"]) == (600, False, 25)
+    assert "reef_site" in got["apps"]  # its commands (magic_link, demo_user) and the log-in link model
+    assert got["axes"] == "reef_site.magic.lockout_response"
+
+
+def test_the_settings_module_stays_short():
+    assert len((ROOT / "reef_site" / "settings.py").read_text().splitlines()) < 300

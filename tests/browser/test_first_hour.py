@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from chat.magic import create_link, redeem
+from reef_site.magic import create_link, redeem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, expect
 
-from chat.management.commands.magic_link import link_for
+from reef_site.management.commands.magic_link import link_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

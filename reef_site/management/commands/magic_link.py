@@ -19,7 +19,7 @@ START_FIRST = (
 class Command(BaseCommand):
     help = (
         "Print a single-use log-in link for a user (valid for 10 minutes). "
-        "Not for staff or superusers unless CHAT['MAGIC_LINKS_FOR_STAFF'] is on. "
+        "Not for staff or superusers unless MAGIC_LINKS['FOR_STAFF'] is on. "
         "Beside `make run`, `make link` (USER=... for another user) runs this with the demo's settings."
     )
 
@@ -55,5 +55,5 @@ def link_for(user: Any, site_url: str) -> str:
 
 
 def validity() -> str:
-    minutes = get_settings().MAGIC_LINK_SECONDS // 60
+    minutes = get_settings().SECONDS // 60
     return f"single use, valid for {minutes} minutes"
