@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install chromium run link serve test test-postgres screenshots lint messages bench clean
+.PHONY: install chromium run link serve test test-app test-postgres screenshots lint messages bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,21 @@ serve: install
 
 test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The app's own tests again under tests/app/settings.py: only what `credits` needs (no reef_site,
+# no chat), the app mounted under api/ instead of ui/api/. tests/app/test_alone.py, last, checks
+# that nothing of the host site was imported. test_settlement.py's three tests of reef_site's
+# pages (/ui/, the hard-coded /ui/api/topup-form and topup-seen) are left out here.
+APP_TESTS := tests/test_conf.py tests/test_checks.py tests/test_client.py tests/test_mapping.py \
+  tests/test_outcomes.py tests/test_idempotency.py tests/test_limits.py tests/test_balance.py \
+  tests/test_signals.py tests/test_settlement.py tests/test_ui_forms.py tests/test_properties.py \
+  tests/app/test_alone.py
+APP_TESTS_LEFT_OUT := \
+  --deselect tests/test_settlement.py::test_the_form_without_javascript_settles_first_too \
+  --deselect tests/test_settlement.py::test_under_atomic_requests_the_landing_is_called_outside_any_transaction \
+  --deselect tests/test_settlement.py::test_a_success_the_page_has_shown_is_not_announced_again
+test-app: install
+	DJANGO_SETTINGS_MODULE=tests.app.settings $(BIN)/python -m pytest -p no:cacheprovider $(APP_TESTS) $(APP_TESTS_LEFT_OUT) $(PYTEST_ARGS)
 
 # The browser tests again, saving their screenshots into docs/ (README shows them).
 screenshots: install chromium

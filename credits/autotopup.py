@@ -180,13 +180,9 @@ def _observe(remaining: float, read_at: datetime) -> str:
     key = f"auto-{uuid.uuid4().hex}"
     using = router.db_for_write(AutoTopup)
     with transaction.atomic(using=using):
-        claimed = AutoTopup.objects.filter(
-            fresh, pk=AutoTopup.SINGLETON_PK, enabled=True, armed=True, in_flight_key=""
-        ).update(
-            armed=False,
-            in_flight_key=key,
-            in_flight_cents=row["amount_cents"],
-            in_flight_since=timezone.now(),
+        drop = AutoTopup.objects.filter(fresh, pk=AutoTopup.SINGLETON_PK, enabled=True, armed=True, in_flight_key="")
+        claimed = drop.update(
+            armed=False, in_flight_key=key, in_flight_cents=row["amount_cents"], in_flight_since=timezone.now()
         )
         if not claimed:
             return "lost"  # another reading claimed this drop
