@@ -1,8 +1,9 @@
 """The team's balance from the landing, cached for a few seconds and shared by all users.
 
 Public (a host may use these): :func:`get_balance`, :func:`aget_balance`, :func:`read_balance`,
-:func:`peek_balance`, :func:`last_topup_at` and :class:`BalanceUnavailable`. The rest (``parse_balance``, ``remember_balance``, the cache
-key) is the app's own and may change.
+:func:`cached_balance`, :func:`peek_balance`, :func:`last_topup_at` and
+:class:`BalanceUnavailable`. The rest (``parse_balance``, ``remember_balance``, the cache key)
+is the app's own and may change.
 """
 
 from __future__ import annotations
@@ -90,20 +91,25 @@ async def aget_balance() -> dict[str, float]:
     return balance
 
 
-def peek_balance() -> tuple[dict[str, float], datetime] | None:
-    """The cached balance without asking the landing, and a time it was read after (the cache
-    keeps a balance ``BALANCE_CACHE_SECONDS`` at most); None when the cache holds none, or
-    cannot be read (a cache that fails is no balance, not an error page)."""
+def cached_balance() -> dict[str, float] | None:
+    """The cached balance without asking the landing; None when the cache holds none, or cannot
+    be read (a cache that fails is no balance, not an error page)."""
     conf = get_settings()
     try:
         cached = caches[conf.BALANCE_CACHE_ALIAS].get(CACHE_KEY)
     except Exception:
         logger.warning("The balance cache cannot be read", exc_info=True)
         return None
-    balance = parse_balance(cached)
+    return parse_balance(cached)
+
+
+def peek_balance() -> tuple[dict[str, float], datetime] | None:
+    """:func:`cached_balance`, and a time it was read after (the cache keeps a balance
+    ``BALANCE_CACHE_SECONDS`` at most); None when there is none."""
+    balance = cached_balance()
     if balance is None:
         return None
-    return balance, timezone.now() - timedelta(seconds=conf.BALANCE_CACHE_SECONDS)
+    return balance, timezone.now() - timedelta(seconds=get_settings().BALANCE_CACHE_SECONDS)
 
 
 def last_topup_at(since: datetime) -> datetime | None:

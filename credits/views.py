@@ -26,13 +26,13 @@ from django.views.decorators.http import require_POST, require_safe
 
 from . import autotopup, client
 from .api import attempt_json
-from .balance import BalanceUnavailable, get_balance
+from .balance import BalanceUnavailable, cached_balance, get_balance
 from .conf import get_settings
 from .db import give_back
 from .forms import TopupForm
 from .models import UNSETTLED, Source, TopupAttempt, format_dollars
 from .permissions import may_top_up, refusal_sentence, who_to_ask
-from .templatetags.credits import balance_display, cached_balance, widget_context
+from .templatetags.credits import balance_display, widget_context
 from .topups import request_topup
 
 

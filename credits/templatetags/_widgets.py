@@ -8,24 +8,20 @@ Django does not take this module for a tag library.
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from django import template
-from django.core.cache import caches
 from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
 from ..amounts import preset_amounts
-from ..balance import CACHE_KEY, parse_balance
+from ..balance import cached_balance
 from ..conf import CreditsSettings, get_settings
 from ..models import format_dollars
 from ..permissions import may_top_up, who_to_ask
-
-logger = logging.getLogger("credits.templatetags.credits")
 
 DEFAULT_HEADING_LEVEL = 3  # the inline widget's title, as it always was
 PAGE_URL_NAME = "credits_pages:page"  # the credits page, as credits/page_urls.py names it
@@ -70,18 +66,6 @@ def format_money(dollars: float) -> str:
     """``12.5`` → ``"$12.50"``, ``-2`` → ``"-$2.00"``: as ``credits.js`` shows a balance."""
     sign = "-" if dollars < 0 else ""
     return f"{sign}${abs(dollars):,.2f}"
-
-
-def cached_balance() -> dict[str, float] | None:
-    """The team's balance if the cache holds one (never a landing call; at most
-    ``BALANCE_CACHE_SECONDS`` old), else None. A cache that fails is no balance, not an error page."""
-    conf = get_settings()
-    try:
-        cached = caches[conf.BALANCE_CACHE_ALIAS].get(CACHE_KEY)
-    except Exception:  # a cache server that is down must not take every page with it
-        logger.warning("The balance cache cannot be read", exc_info=True)
-        return None
-    return parse_balance(cached)
 
 
 _UNREAD = object()

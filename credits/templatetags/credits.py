@@ -38,7 +38,6 @@ from ._assets import assets_context, claim_assets, csp_nonce
 from ._widgets import (
     DEFAULT_HEADING_LEVEL,
     balance_display,
-    cached_balance,
     credits_page_url,
     format_money,
     heading_tag,
@@ -50,7 +49,6 @@ from ._widgets import (
 __all__ = [
     "DEFAULT_HEADING_LEVEL",
     "balance_display",
-    "cached_balance",
     "claim_assets",
     "credits_assets",
     "credits_button",
