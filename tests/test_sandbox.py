@@ -102,6 +102,24 @@ def test_drop_after_charge_hangs_up_but_the_charge_is_stored(http, sandbox):
     assert len(sandbox.state.snapshot()["charges"]) == 1
 
 
+def _held_then_replayed(http, sandbox, token, key):
+    """A top-up the sandbox charges at once but answers late, and a retry of its key sent while
+    it is held: (the held one's answer, the retry's answer, seconds until the held one answered).
+    The retry is answered while the first is still held."""
+    with (
+        httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}) as other,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        started = time.monotonic()
+        late = pool.submit(_topup, other, key)
+        while not sandbox.state.snapshot()["charges"] and time.monotonic() - started < 2:
+            time.sleep(0.01)
+        replay = _topup(http, key)  # the answer is stored before it is held
+        assert not late.done()
+        held = late.result()
+        return held, replay, time.monotonic() - started
+
+
 def _faults(client, **faults):
     answer = client.post("/sandbox/configure", json={"faults": faults})
     assert answer.status_code == 200, answer.text
@@ -133,19 +151,9 @@ def test_a_drop_fault_charges_then_hangs_up(http, sandbox):
 
 def test_a_late_fault_charges_first_and_answers_late(http, sandbox, settings):
     _faults(http, late=1.0, lateSeconds=0.4, seed=3)
-    token = settings.CREDITS["AUTH_TOKEN"]
-    with (
-        httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}) as other,
-        ThreadPoolExecutor(1) as pool,
-    ):
-        started = time.monotonic()
-        late = pool.submit(_topup, other, "l")
-        while not sandbox.state.snapshot()["charges"] and time.monotonic() - started < 2:
-            time.sleep(0.01)
-        replay = _topup(http, "l")  # the answer is stored before it is held
-        assert not late.done()
-        assert late.result().json() == replay.json()
-        assert time.monotonic() - started >= 0.4
+    held, replay, seconds = _held_then_replayed(http, sandbox, settings.CREDITS["AUTH_TOKEN"], "l")
+    assert held.json() == replay.json()
+    assert seconds >= 0.4
     state = sandbox.state.snapshot()
     assert (state["faults"], len(state["charges"]), state["credits"]) == ({**NO_FAULTS, "late": 1}, 1, 20.0)
 
@@ -472,19 +480,11 @@ def test_next_is_not_spent_by_replays_or_bad_requests_and_beats_the_faults(http,
 
 def test_next_late_charges_at_once_and_answers_late_while_a_retry_gets_the_answer(http, sandbox, settings):
     http.post("/sandbox/configure", json={"next": "late", "nextSeconds": 0.5})
-    token = settings.CREDITS["AUTH_TOKEN"]
-    with (
-        httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}) as other,
-        ThreadPoolExecutor(1) as pool,
-    ):
-        started = time.monotonic()
-        late = pool.submit(_topup, other, "slow")
-        while not sandbox.state.snapshot()["charges"] and time.monotonic() - started < 2:
-            time.sleep(0.01)
-        replay = _topup(http, "slow")  # what settlement does while the first is still held
-        assert replay.status_code == 200 and not late.done()
-        assert late.result().json() == replay.json()
-        assert time.monotonic() - started >= 0.5
+    # The retry is what settlement does while the first is still held.
+    held, replay, seconds = _held_then_replayed(http, sandbox, settings.CREDITS["AUTH_TOKEN"], "slow")
+    assert replay.status_code == 200
+    assert held.json() == replay.json()
+    assert seconds >= 0.5
     began = time.monotonic()
     assert _topup(http, "quick").status_code == 200 and time.monotonic() - began < 0.4  # only the next one
 
