@@ -23,7 +23,6 @@ and :class:`LandingBusy` (both :class:`LandingError`). Everything else here is t
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import os
 import threading
@@ -148,12 +147,6 @@ def _use_transport(
     if forget_clients:
         _landing.forget_clients()
     return previous
-
-
-def is_server_token(value: str | None) -> bool:
-    """Whether ``value`` is the configured token (in constant time); False when none is set."""
-    token = get_settings().AUTH_TOKEN
-    return bool(token and value) and hmac.compare_digest(str(value).encode(), str(token).encode())
 
 
 def redact(text: str) -> str:

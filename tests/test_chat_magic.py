@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from reef_site.magic import create_link
+from reef_site.magic import create_link, is_server_token
 from reef_site.models import MagicLink
 
 pytestmark = pytest.mark.django_db
@@ -296,3 +296,14 @@ def test_the_demo_user_command_prints_the_way_back_in_it_is_given(django_user_mo
     plain = io.StringIO()
     call_command("demo_user", "--url", "http://127.0.0.1:8001/", stdout=plain)
     assert "python manage.py magic_link demo --url http://127.0.0.1:8001\n" in plain.getvalue()
+
+
+def test_is_server_token(settings):
+    token = settings.CREDITS["AUTH_TOKEN"]
+    assert is_server_token(token)
+    assert not is_server_token(token + "x")
+    assert not is_server_token("")
+    assert not is_server_token(None)
+    settings.CREDITS = {**settings.CREDITS, "AUTH_TOKEN": None}
+    assert not is_server_token("")
+    assert not is_server_token(None)

@@ -108,17 +108,6 @@ def test_landing_calls_past_the_cap_fail_at_once_and_free_their_place(settings):
     assert client._landing.in_flight == 0
 
 
-def test_is_server_token(settings):
-    token = settings.CREDITS["AUTH_TOKEN"]
-    assert client.is_server_token(token)
-    assert not client.is_server_token(token + "x")
-    assert not client.is_server_token("")
-    assert not client.is_server_token(None)
-    settings.CREDITS = {**settings.CREDITS, "AUTH_TOKEN": None}
-    assert not client.is_server_token("")
-    assert not client.is_server_token(None)
-
-
 def test_spend_and_credits_paths(settings):
     settings.CREDITS = {**settings.CREDITS, "LANDING_URL": "https://landing.test/"}
     seen = []
