@@ -79,21 +79,24 @@ INSTALLED_APPS = [
     "reef_site",  # the log-in by link (reef_site.magic), its commands magic_link and demo_user
 ]
 
+# reef_site.middleware's CSP, WhiteNoise, session, locale, common, authentication and messages
+# middleware are those of django-csp, WhiteNoise and Django, with their hooks run on the event
+# loop under ASGI instead of a thread trip each (reef_site/middleware.py says why).
 MIDDLEWARE = [
     # First: answers GET /healthz before the host check, the https redirect and the session.
     "reef_site.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "reef_site.middleware.WhiteNoiseMiddleware",
+    "reef_site.middleware.CSPMiddleware",
     # Outside everything that can fail (sessions, CSRF, the views): every answer under
     # API_PREFIX is JSON, also the 403, 404, 405 and 500 of the layers below it.
     "reef_site.middleware.ApiJsonErrorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "reef_site.middleware.SessionMiddleware",
+    "reef_site.middleware.LocaleMiddleware",
+    "reef_site.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "reef_site.middleware.AuthenticationMiddleware",
+    "reef_site.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a lockout flagged by django-axes into its answer (reef_site.magic.lockout_response).
     "axes.middleware.AxesMiddleware",
