@@ -170,3 +170,20 @@ def test_the_link_page_and_the_chat_share_the_header(new_page, live_server, user
     assert_the_badge_is_styled(page)  # with the credits widget's own sheet on the page too
     for selector in (".site-name", ".site-user", ".site-logout button"):
         assert_readable(page, selector)
+
+
+def test_every_request_a_page_makes_is_answered_the_icon_included(new_page, live_server, sandbox):
+    """No 404 in the console of a fresh page: the site has an icon, and its pages name it."""
+    page = new_page()
+    failed: list[str] = []
+    page.on("console", lambda msg: failed.append(f"console {msg.location['url']}") if msg.type == "error" else None)
+    page.on("response", lambda answer: failed.append(f"{answer.status} {answer.url}") if answer.status >= 400 else None)
+    for path in ("/ui/", "/accounts/login/", "/healthz/nothing-here"):
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("networkidle")
+        icon = page.locator("link[rel=icon]")
+        expect(icon).to_have_attribute("type", "image/svg+xml")
+        answer = page.request.get(live_server.url + str(icon.get_attribute("href")))
+        assert answer.status == 200 and answer.headers["content-type"].startswith("image/svg+xml")
+    missing = f"{live_server.url}/healthz/nothing-here"
+    assert failed == [f"404 {missing}", f"console {missing}"], failed  # only the page asked to be missing
