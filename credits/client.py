@@ -78,26 +78,45 @@ class LandingResponse:
 
 class _LandingLoop:
     """The process's landing calls: the event loop sync callers' calls run on (a daemon
-    thread, started on first use, and again in a forked child, whose copy of the thread does
-    not run), the pooled clients of every loop that calls, and the count of calls in flight."""
+    thread, started on a sync caller's first use), the pooled clients of every loop that
+    calls, and the count of calls in flight. A forked child starts afresh: its copy of the
+    thread does not run, and its parent's calls are not its own."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
+        self._pid = os.getpid()
         self._clients: dict[asyncio.AbstractEventLoop, dict[tuple[float, int, int], httpx.AsyncClient]] = {}
         self.transport: httpx.AsyncBaseTransport | None = None
         self.in_flight = 0
 
+    def _forget_the_parent(self) -> None:
+        """In a forked child, drop the parent's loop, clients and count (the lock is held)."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._loop = None
+            self._clients = {}
+            self.in_flight = 0
+
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._loop is None or self._pid != os.getpid():
+            self._forget_the_parent()
+            if self._loop is None:
                 self._loop = asyncio.new_event_loop()
-                self._pid = os.getpid()
-                self._clients = {}
-                self.in_flight = 0
                 threading.Thread(target=self._loop.run_forever, name="credits-landing", daemon=True).start()
             return self._loop
+
+    def take_slot(self, limit: int) -> None:
+        """One of the process's ``limit`` places for a landing call, or LandingBusy."""
+        with self._lock:
+            self._forget_the_parent()
+            if self.in_flight >= limit:
+                raise LandingBusy(f"{self.in_flight} landing calls are in flight already")
+            self.in_flight += 1
+
+    def release_slot(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop())
@@ -159,20 +178,6 @@ def redact(text: str) -> str:
     return text.replace(token, REDACTED) if token else text
 
 
-class _Slot:
-    """One of the process's ``MAX_LANDING_CALLS`` places for a landing call, or LandingBusy."""
-
-    def __init__(self, conf: CreditsSettings) -> None:
-        with _landing._lock:
-            if _landing.in_flight >= conf.MAX_LANDING_CALLS:
-                raise LandingBusy(f"{_landing.in_flight} landing calls are in flight already")
-            _landing.in_flight += 1
-
-    def release(self) -> None:
-        with _landing._lock:
-            _landing.in_flight -= 1
-
-
 async def _send(
     conf: CreditsSettings, method: str, path: str, body: dict[str, Any] | None, key: str | None, deadline: float
 ) -> LandingResponse:
@@ -197,25 +202,26 @@ async def _send(
     return LandingResponse(response.status_code, data, response.headers.get("retry-after"))
 
 
-def _slot() -> tuple[CreditsSettings, _Slot]:
+def _slot() -> CreditsSettings:
+    """The settings, once a place for one call is taken (release it with ``release_slot``)."""
     conf = get_settings()
     if not conf.AUTH_TOKEN:
         raise LandingNotConfigured("CREDITS['AUTH_TOKEN'] is not set")
-    _landing.loop()  # started (or restarted in a forked child) before its count is taken
-    return conf, _Slot(conf)
+    _landing.take_slot(conf.MAX_LANDING_CALLS)
+    return conf
 
 
 def _call(
     method: str, path: str, body: dict[str, Any] | None, key: str | None, deadline: float
 ) -> Future[LandingResponse]:
     """Start one landing call on the landing loop; its future, released from the cap when done."""
-    conf, slot = _slot()
+    conf = _slot()
     try:
         future = _landing.submit(_send(conf, method, path, body, key, deadline))
     except BaseException:
-        slot.release()
+        _landing.release_slot()
         raise
-    future.add_done_callback(lambda _: slot.release())
+    future.add_done_callback(lambda _: _landing.release_slot())
     return future
 
 
@@ -223,11 +229,11 @@ async def _acall(
     method: str, path: str, body: dict[str, Any] | None, key: str | None, deadline: float
 ) -> LandingResponse:
     """One landing call on the caller's own event loop (no thread between), within the cap."""
-    conf, slot = _slot()
+    conf = _slot()
     try:
         return await _send(conf, method, path, body, key, deadline)
     finally:
-        slot.release()
+        _landing.release_slot()
 
 
 _Args = tuple[str, str, dict[str, Any] | None, str | None, float]  # method, path, body, key, deadline

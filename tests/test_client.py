@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +18,8 @@ import pytest
 
 from credits import __version__, client
 from credits.testing import override_transport, spend
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_on_a_new_loop(coro: Any) -> Any:
@@ -183,3 +189,35 @@ def test_async_callers_wait_without_a_thread(settings):
         answers = thread.submit(asyncio.run, many()).result()  # a thread of its own: no loop runs there
     assert [a.status for a in answers] == [200] * 20
     assert time.monotonic() - started < 1.5  # twenty waits at once, not one after another
+
+
+# In a fresh process: one async call, then a place in the cap held while the process forks.
+AFRESH = """
+import asyncio, os, threading
+import django
+django.setup()
+import httpx
+from credits import client
+from credits.testing import override_transport
+
+answer = lambda request: httpx.Response(200, json={"credits": 1, "spend": 0, "remaining": 1})
+with override_transport(httpx.MockTransport(answer)):
+    assert asyncio.run(client.acredits()).status == 200
+print("landing thread:", any(t.name == "credits-landing" for t in threading.enumerate()))
+client._landing.take_slot(1)
+child = os.fork()
+if child == 0:
+    try:
+        client._landing.take_slot(1)  # the child's own place: its parent's call is not its own
+    finally:
+        os._exit(0 if client._landing.in_flight == 1 else 1)
+print("child:", os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+"""
+
+
+def test_an_async_caller_starts_no_thread_and_a_forked_child_has_a_cap_of_its_own():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    done = subprocess.run([sys.executable, "-c", AFRESH], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "landing thread: False" in done.stdout  # that loop is the sync callers' only
+    assert "child: 0" in done.stdout
