@@ -32,8 +32,8 @@ from .db import give_back
 from .forms import TopupForm
 from .models import UNSETTLED, Source, TopupAttempt, format_dollars
 from .permissions import may_top_up, refusal_sentence, who_to_ask
-from .templatetags.credits import balance_display, widget_context
 from .topups import request_topup
+from .widgets import balance_display, widget_context
 
 
 def success_message(amount_cents: int) -> str:

@@ -34,35 +34,8 @@ from typing import Any
 from django import template
 
 from ..conf import get_settings
-from ._assets import assets_context, claim_assets, csp_nonce
-from ._widgets import (
-    DEFAULT_HEADING_LEVEL,
-    balance_display,
-    credits_page_url,
-    format_money,
-    heading_tag,
-    request_balance,
-    texts,
-    widget_context,
-)
-
-__all__ = [
-    "DEFAULT_HEADING_LEVEL",
-    "balance_display",
-    "claim_assets",
-    "credits_assets",
-    "credits_button",
-    "credits_inline_widget",
-    "credits_page_url",
-    "credits_sandbox_badge",
-    "csp_nonce",
-    "format_money",
-    "heading_tag",
-    "register",
-    "request_balance",
-    "texts",
-    "widget_context",
-]
+from ..widgets import credits_page_url, heading_tag, widget_context
+from ._assets import assets_context
 
 register = template.Library()
 

@@ -1,8 +1,8 @@
-"""What the header menu and the inline widget render from (see :mod:`credits.templatetags.credits`).
+"""What the header menu, the inline widget (:mod:`credits.templatetags.credits`) and the
+credits page (:mod:`credits.views`) render from.
 
 Reading settings, reversing URLs and the cached balance: no database query and no landing call,
-except the permission check when ``CREDITS["TOPUP_PERMISSION"]`` is set. No ``register`` here, so
-Django does not take this module for a tag library.
+except the permission check when ``CREDITS["TOPUP_PERMISSION"]`` is set.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
-from ..amounts import preset_amounts
-from ..balance import cached_balance
-from ..conf import CreditsSettings, get_settings
-from ..models import format_dollars
-from ..permissions import may_top_up, who_to_ask
+from .amounts import preset_amounts
+from .balance import cached_balance
+from .conf import CreditsSettings, get_settings
+from .models import format_dollars
+from .permissions import may_top_up, who_to_ask
 
 DEFAULT_HEADING_LEVEL = 3  # the inline widget's title, as it always was
 PAGE_URL_NAME = "credits_pages:page"  # the credits page, as credits/page_urls.py names it
