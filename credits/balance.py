@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,12 +62,8 @@ def read_balance() -> dict[str, float]:
     :func:`get_balance` does on a miss, and what a task that spends credits needs. The auto
     top-up rule sees it. Raises as :func:`get_balance` does."""
     asked = timezone.now()
-    try:
+    with _landing_failures():
         balance = _balance_of(client.credits())
-    except (client.LandingNotConfigured, client.LandingBusy):
-        raise
-    except client.LandingError as exc:
-        raise BalanceUnavailable(str(exc)) from exc
     remember_balance(balance)
     _observe(balance, asked)
     return balance
@@ -80,12 +78,8 @@ async def aget_balance() -> dict[str, float]:
         return dict(cached)
     asked = timezone.now()
     await give_back_connections()  # the wait below holds no database connection
-    try:
+    with _landing_failures():
         balance = _balance_of(await client.acredits())
-    except (client.LandingNotConfigured, client.LandingBusy):
-        raise
-    except client.LandingError as exc:
-        raise BalanceUnavailable(str(exc)) from exc
     await cache.aset(CACHE_KEY, balance, conf.BALANCE_CACHE_SECONDS)
     await sync_to_async(_observe)(balance, asked)
     return balance
@@ -130,6 +124,18 @@ def _observe(balance: dict[str, float], asked: datetime) -> None:
     from .autotopup import observe
 
     observe(balance["remaining"], asked)
+
+
+@contextmanager
+def _landing_failures() -> Iterator[None]:
+    """``LandingNotConfigured`` and ``LandingBusy`` pass as they are; any other failure of the
+    landing call becomes ``BalanceUnavailable``."""
+    try:
+        yield
+    except (client.LandingNotConfigured, client.LandingBusy):
+        raise
+    except client.LandingError as exc:
+        raise BalanceUnavailable(str(exc)) from exc
 
 
 def _balance_of(response: client.LandingResponse) -> dict[str, float]:
