@@ -15,10 +15,11 @@ import logging
 import random
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -96,7 +97,7 @@ def record(
     else:
         attempt.refresh_from_db()
     _log(attempt, outcome, via)
-    _announce(attempt, outcome)
+    _announce(attempt, outcome, settled_later=via is not None)
     return Answer(outcome.http_status, body, {"Retry-After": outcome.retry_after} if outcome.retry_after else {})
 
 
@@ -110,6 +111,7 @@ def settle(attempt: TopupAttempt, via: SettledBy) -> TopupAttempt:
     now = timezone.now()
     if attempt.is_settled or (attempt.status == Status.PENDING and attempt.settle_at and attempt.settle_at > now):
         return attempt
+    _lease(attempt, now, conf)
     outcome: Outcome | None = None
     landing_status: int | None = None
     try:
@@ -140,6 +142,18 @@ def settle(attempt: TopupAttempt, via: SettledBy) -> TopupAttempt:
     if not attempt.is_settled:
         tasks.schedule_settlement(attempt)  # the next try, whoever made this one
     return attempt
+
+
+def _lease(attempt: TopupAttempt, now: datetime, conf: CreditsSettings) -> None:
+    """Before a try is sent: the attempt's next try moves to when this one can no longer be
+    running, and is queued now. A worker that dies during the call (its task left running for
+    good) thus leaves a settlement that a worker finds again and runs; a try that ends writes
+    its own next time, which supersedes this one."""
+    until = now + timedelta(seconds=conf.TIMEOUT + conf.PENDING_GRACE_SECONDS)
+    with transaction.atomic(using=attempt._state.db):
+        if TopupAttempt.objects.filter(pk=attempt.pk, status__in=UNSETTLED).update(settle_at=until):
+            attempt.settle_at = until
+            tasks.schedule_settlement(attempt)
 
 
 def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> None:
@@ -229,12 +243,16 @@ def _log(attempt: TopupAttempt, outcome: Outcome, via: SettledBy | None) -> None
     )
 
 
-def _announce(attempt: TopupAttempt, outcome: Outcome) -> None:
+def _announce(attempt: TopupAttempt, outcome: Outcome, *, settled_later: bool) -> None:
     """The balance and the signals. The money has moved (or not) already: nothing here may
-    fail the answer, so every failure is logged and the user is still told the truth."""
+    fail the answer, so every failure is logged and the user is still told the truth.
+
+    A first answer's balance is the landing's latest. A settled one is the landing's replay of
+    the first answer, as old as that: the cached balance is dropped instead (in the shared
+    cache, so for every process), and the next reading comes from the landing."""
     if outcome.audit == Status.SUCCEEDED:
         try:
-            balances.remember_balance(outcome.balance)  # or forget the cached one, so the next read is fresh
+            balances.remember_balance(None if settled_later else outcome.balance)
         except Exception:
             logger.exception("top-up %s: the cached balance could not be updated", attempt.pk)
         send_robustly(topup_succeeded, TopupAttempt, attempt=attempt, balance=outcome.balance)

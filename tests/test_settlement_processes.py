@@ -132,3 +132,23 @@ def test_several_site_and_worker_processes_settle_each_attempt_once(fast_settlem
     charges = fast_settlement.state.snapshot()["charges"]
     assert sorted(c["amountCents"] for c in charges) == [1000, 2000]
     assert TopupAttempt.objects.filter(status=Status.SUCCEEDED).count() == 2
+
+
+def test_a_worker_killed_during_a_settlement_leaves_one_that_a_restarted_worker_finds(fast_settlement, processes, user):
+    """The settlement task of a worker killed by SIGKILL stays running for good in the queue;
+    the try it had begun queued the next one first, so a new worker settles the attempt."""
+    fast_settlement.state.configure(delay=4.0)  # charged at once, answered after everyone stopped waiting
+    _, url = processes.site()
+    with browser(url, user) as client:
+        assert topup(client, 2400, "slow").status_code == 504
+    worker = processes.worker()
+    # The worker's settlement try is under way at the landing, which still answers late: kill it there.
+    wait_for(lambda: fast_settlement.state.snapshot()["topupRequests"] >= 2, 20, "the worker never tried")
+    worker.kill()
+    attempt = TopupAttempt.objects.get(idempotency_key="slow")
+    assert attempt.status == Status.UNKNOWN
+    fast_settlement.state.configure(delay=0)  # the landing recovers
+    processes.worker()
+    attempt = wait_for(lambda: settled("slow"), 30, "the restarted worker did not settle the attempt")
+    assert (attempt.status, attempt.settled_by) == (Status.SUCCEEDED, SettledBy.BACKGROUND)
+    assert [c["amountCents"] for c in fast_settlement.state.snapshot()["charges"]] == [2400]
