@@ -182,11 +182,17 @@ class TopupAttemptAdmin(_ModelAdmin):
 
 
 class AutoTopupForm(_AutoForm):
-    """The same rules as ``PUT auto-topup``: a valid top-up amount, a cap of at least one top-up."""
+    """The same rules as ``PUT auto-topup``: a threshold above $0, a valid top-up amount, a cap
+    of at least one top-up."""
 
     class Meta:
         model = AutoTopup
         fields = ("enabled", "threshold_cents", "amount_cents", "monthly_cap_cents")
+
+    def clean_threshold_cents(self) -> int:
+        from .amounts import validate_threshold_cents
+
+        return validate_threshold_cents(int(self.cleaned_data["threshold_cents"]))
 
     def clean_amount_cents(self) -> int:
         from .amounts import validate_amount_cents

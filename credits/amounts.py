@@ -33,6 +33,16 @@ def validate_amount_cents(value: object, conf: CreditsSettings | None = None) ->
     return value
 
 
+def validate_threshold_cents(value: int) -> int:
+    """The auto top-up's threshold: above $0, or it could never fire before the credits are gone."""
+    if value <= 0:
+        raise ValidationError(
+            _("The threshold must be more than $0: auto top-up adds credits when the balance falls below it."),
+            code="invalid_threshold",
+        )
+    return value
+
+
 def preset_amounts(conf: CreditsSettings | None = None) -> list[int]:
     """The preset amounts, in cents, that the rules accept."""
     conf = conf or get_settings()

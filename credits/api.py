@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -25,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import autotopup, client
 from . import balance as balances
-from .amounts import validate_amount_cents
+from .amounts import validate_amount_cents, validate_threshold_cents
 from .claims import is_valid_key
 from .conf import get_settings
 from .models import Source, Status, TopupAttempt, format_dollars
@@ -39,11 +40,18 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # as CsrfViewMidd
 
 View = TypeVar("View", bound=Callable[..., Any])
 
+logger = logging.getLogger("credits")
+
 
 def respond(answer: Answer) -> JsonResponse:
+    """The JSON answer. A 5xx here is an outcome the app chose and logged itself (a warning such
+    as the landing's timeout), not a server error: Django's request log is told it was logged,
+    so it does not report it again as an error."""
     response = JsonResponse(answer.body, status=answer.status)
     for name, value in answer.headers.items():
         response[name] = value
+    if answer.status >= 500:
+        response._has_been_logged = True  # type: ignore[attr-defined]  # what django.utils.log.log_response reads
     return response
 
 
@@ -205,12 +213,15 @@ async def credits_balance(request: HttpRequest) -> JsonResponse:
     try:
         balance = await balances.aget_balance()
     except client.LandingBusy:
+        logger.warning("balance: not asked, too many landing calls in flight")
         return respond(error(503, "busy", _("The balance cannot be read right now. Please try again in a moment.")))
     except client.LandingNotConfigured:
+        logger.warning("balance: not asked, no landing token is configured")
         return respond(
             error(503, "not_configured", _("The balance is not available: top-ups are not set up on this site."))
         )
-    except balances.BalanceUnavailable:
+    except balances.BalanceUnavailable as exc:
+        logger.warning("balance: the landing gave no usable balance (%s)", client.redact(str(exc)))
         return respond(
             error(502, "upstream_unavailable", _("The balance cannot be read from the billing service right now."))
         )
@@ -267,6 +278,7 @@ def validate_auto_topup(data: dict[str, Any]) -> dict[str, Any] | Answer:
             return _invalid(_("%(name)s must not be negative.") % {"name": name})
         values[name] = value
     try:
+        validate_threshold_cents(values["thresholdCents"])
         validate_amount_cents(values["amountCents"])
     except ValidationError as exc:
         return _invalid(exc.messages[0])

@@ -16,7 +16,8 @@ with the reason, and sends ``auto_topup_disabled``. An unknown first answer keep
 until settlement writes the definite outcome. A refusal by the flow itself (429 limits, 409
 an earlier attempt not settled) charged nothing and counts as a failure too, so a rule that
 can never charge turns itself off instead of trying forever; 409 ``earlier_topup_succeeded``
-(credits were added by an earlier attempt) counts as neither.
+(credits were added by an earlier attempt) and 409 ``earlier_in_progress`` (a top-up of
+theirs is in flight) count as neither.
 
 Nothing here may fail the request that triggered it: :func:`observe` logs instead.
 """
@@ -242,6 +243,9 @@ def charge(key: str) -> str:
     code = str(answer.body.get("code", ""))
     if code == "earlier_topup_succeeded":
         _release(key, failures_in_a_row=0)
+        return code
+    if code == "earlier_in_progress":
+        _release(key, armed=True)  # their own top-up is under way: the next low reading looks again
         return code
     _failed(key, str(answer.body.get("error") or code))
     return code or str(answer.status)

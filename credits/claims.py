@@ -3,7 +3,8 @@
 A claim ends in a new ``pending`` attempt (written, with its settlement scheduled, before
 the landing is called), in the key's earlier attempt whose outcome is not known yet (the
 retry settles it), or in a :class:`~credits.outcomes.Refused` answer: a replay, 409
-``in_progress``, 409 ``unsettled``, 422 ``idempotency_mismatch`` or 429 ``rate_limited``.
+``in_progress``, 409 ``earlier_in_progress`` (another of the user's top-ups is still in
+flight), 409 ``unsettled``, 422 ``idempotency_mismatch`` or 429 ``rate_limited``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from django.utils.translation import gettext as _
 from . import tasks
 from .conf import CreditsSettings
 from .models import UNSETTLED, Status, TopupAttempt, format_dollars
-from .outcomes import Answer, Refused, error, msg_unsettled
+from .outcomes import Answer, Refused, error, msg_earlier_in_progress, msg_unsettled
 
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 
@@ -101,6 +102,17 @@ def _claim(
         if earlier is not None:
             # Another attempt became unsettled after the settle-first step looked: nothing new goes out.
             return error(409, "unsettled", msg_unsettled(earlier.amount_cents), attempt=str(earlier.pk))
+        in_flight = next((row for row in recent if row.status == Status.PENDING and row.idempotency_key != key), None)
+        if in_flight is not None:
+            # One top-up in flight per person: a second tab or a reload waits for the first's
+            # answer instead of charging again (decided here, under the user's row lock).
+            return error(
+                409,
+                "earlier_in_progress",
+                msg_earlier_in_progress(in_flight.amount_cents),
+                attempt=str(in_flight.pk),
+                amountCents=in_flight.amount_cents,
+            )
         upstream_key = next((row.upstream_key for row in rows if row.upstream_key), "") or new_upstream_key()
         refusal = _limit_refusal(recent, amount_cents, conf, now)
         if refusal is not None:

@@ -35,6 +35,7 @@ class CreditsSettings:
     BALANCE_CACHE_SECONDS: int = 10
     BALANCE_CACHE_ALIAS: str = "default"
     LOW_BALANCE_DOLLARS: float = 5.0
+    CONFIRM_ABOVE_DOLLARS: int | None = 200  # the pages ask first from this amount on; None: never
     RECENT_TOPUPS: int = 5
     SANDBOX: bool = False
     # Settlement of outcomes that were not known at once (see credits.settlement).
@@ -49,6 +50,11 @@ class CreditsSettings:
     @property
     def landing_url(self) -> str:
         return self.LANDING_URL.rstrip("/")
+
+    @property
+    def confirm_above_cents(self) -> int:
+        """From this many cents on the pages ask before sending; 0: never."""
+        return max(0, int(self.CONFIRM_ABOVE_DOLLARS or 0) * 100)
 
 
 def _clean(values: dict[str, Any]) -> dict[str, Any]:

@@ -203,6 +203,15 @@ def msg_earlier_succeeded(amount_cents: int) -> str:
     }
 
 
+def msg_still_processing(amount_cents: int) -> str:
+    """What a page loaded while the user's top-up is in flight or unsettled says of it."""
+    return _("Your %(amount)s top-up is still being processed.") % {"amount": format_dollars(amount_cents)}
+
+
+def msg_earlier_in_progress(amount_cents: int) -> str:
+    return msg_still_processing(amount_cents) + " " + _("Nothing new was charged; its result shows here in a moment.")
+
+
 def msg_unsettled(amount_cents: int) -> str:
     return _(
         "We still do not know whether your earlier %(amount)s top-up went through, so nothing new was "

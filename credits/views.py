@@ -53,7 +53,7 @@ def _next_url(request: HttpRequest) -> str:
 @transaction.non_atomic_requests  # the landing call never runs inside the request's transaction
 @require_POST
 @login_required
-def topup_form(request: HttpRequest) -> HttpResponseRedirect:
+def topup_form(request: HttpRequest) -> HttpResponse:
     if not may_top_up(request.user):  # nothing recorded, nothing sent
         messages.error(request, refusal_sentence(who_to_ask()))
         return HttpResponseRedirect(_next_url(request))
@@ -63,6 +63,9 @@ def topup_form(request: HttpRequest) -> HttpResponseRedirect:
         messages.error(request, first)
         return HttpResponseRedirect(_next_url(request))
     cents = form.cleaned_data["amount_cents"]
+    confirm_above = get_settings().confirm_above_cents
+    if confirm_above and cents >= confirm_above and request.POST.get("confirmed") != "1":
+        return _confirm(request, form)
     answer = request_topup(
         request.user,  # type: ignore[arg-type]
         cents,
@@ -73,6 +76,8 @@ def topup_form(request: HttpRequest) -> HttpResponseRedirect:
         messages.success(request, success_message(cents))
     elif answer.body.get("code") == "earlier_topup_succeeded":
         messages.success(request, answer.body["error"])
+    elif answer.body.get("code") == "earlier_in_progress":
+        messages.info(request, answer.body["error"])
     elif answer.body.get("url"):
         messages.error(
             request,
@@ -81,6 +86,19 @@ def topup_form(request: HttpRequest) -> HttpResponseRedirect:
     else:
         messages.error(request, answer.body.get("error") or _("The top-up did not go through."))
     return HttpResponseRedirect(_next_url(request))
+
+
+def _confirm(request: HttpRequest, form: TopupForm) -> HttpResponse:
+    """A large amount asks first, without JavaScript too: the same post again with
+    ``confirmed=1`` (and the page's key, so confirming twice charges once), or back."""
+    cents = form.cleaned_data["amount_cents"]
+    context = {
+        "question": _("Add %(amount)s to the team's credits?") % {"amount": format_dollars(cents)},
+        "amount": cents // 100,
+        "key": form.cleaned_data["key"],
+        "next": _next_url(request),
+    }
+    return render(request, "credits/confirm.html", context)
 
 
 def _page_balance() -> tuple[dict[str, Any] | None, str]:

@@ -1,8 +1,9 @@
 """What the header menu, the inline widget (:mod:`credits.templatetags.credits`) and the
 credits page (:mod:`credits.views`) render from.
 
-Reading settings, reversing URLs and the cached balance: no database query and no landing call,
-except the permission check when ``CREDITS["TOPUP_PERMISSION"]`` is set.
+Reading settings, reversing URLs and the cached balance, and one query per request for the
+user's top-up still in flight or unsettled (so a page loaded while one is under way says so at
+once); no landing call. The permission check adds its own when ``CREDITS["TOPUP_PERMISSION"]`` is set.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from django.utils.translation import gettext as _
 from .amounts import preset_amounts
 from .balance import cached_balance
 from .conf import CreditsSettings, get_settings
-from .models import format_dollars
+from .models import UNSETTLED, TopupAttempt, format_dollars
+from .outcomes import msg_still_processing
 from .permissions import may_top_up, who_to_ask
 
 DEFAULT_HEADING_LEVEL = 3  # the inline widget's title, as it always was
@@ -43,6 +45,7 @@ def texts(conf: CreditsSettings) -> dict[str, str]:
             "The site gave no usable answer, so we do not know whether the credits were added. "
             "Check your balance before trying again."
         ),
+        "confirm": _("Add %(amount)s to the team's credits?"),
         "retrySafe": _("Pressing the same amount again is safe: it cannot be charged twice."),
         "billing": _("Open the billing page"),
         "low": _("Low balance"),
@@ -79,6 +82,33 @@ def request_balance(request: Any) -> dict[str, float] | None:
     if found is _UNREAD:
         found = cached_balance()
         request._credits_cached_balance = found
+    return found  # type: ignore[return-value]
+
+
+def in_flight(request: Any) -> dict[str, Any] | None:
+    """The user's newest top-up whose outcome is not known yet (pending or unknown), as the
+    widgets show and watch it; read once per request however many widgets the page holds."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    found = getattr(request, "_credits_in_flight", _UNREAD)
+    if found is _UNREAD:
+        attempt = (
+            TopupAttempt.objects.filter(user_id=user.pk, status__in=UNSETTLED)
+            .order_by("-created_at")
+            .values("pk", "amount_cents")
+            .first()
+        )
+        found = (
+            None
+            if attempt is None
+            else {
+                "attempt": str(attempt["pk"]),
+                "cents": attempt["amount_cents"],
+                "text": msg_still_processing(attempt["amount_cents"]),
+            }
+        )
+        request._credits_in_flight = found
     return found  # type: ignore[return-value]
 
 
@@ -135,6 +165,7 @@ def widget_context(context: template.Context | Mapping[str, Any], source: str) -
     request = context.get("request")
     uid = "credits-" + uuid.uuid4().hex[:10]
     allowed = _may_top_up(conf, request)
+    pending = in_flight(request)
     return {
         "uid": uid,
         "source": source,
@@ -149,6 +180,7 @@ def widget_context(context: template.Context | Mapping[str, Any], source: str) -
         "range_text": _("Whole dollars, %(min)s to %(max)s.")
         % {"min": format_dollars(conf.MIN_AMOUNT_CENTS), "max": format_dollars(conf.MAX_AMOUNT_CENTS)},
         "low_balance": conf.LOW_BALANCE_DOLLARS,
+        "confirm_above_cents": conf.confirm_above_cents,
         "topup_url": reverse("credits:topup-credits"),
         "balance_url": reverse("credits:credits"),
         "form_url": reverse("credits:topup-form"),
@@ -163,4 +195,6 @@ def widget_context(context: template.Context | Mapping[str, Any], source: str) -
         "preset_key": uuid.uuid4().hex,
         "custom_key": uuid.uuid4().hex,
         "texts": json.dumps(texts(conf), ensure_ascii=False),
+        "pending": pending,
+        "pending_json": json.dumps({"attempt": pending["attempt"], "cents": pending["cents"]}) if pending else "",
     }

@@ -151,6 +151,16 @@ def test_put_refuses_invalid_values(manager_api, change):
 
 
 @pytest.mark.django_db
+def test_put_refuses_a_threshold_of_zero_with_a_sentence(manager_api):
+    response = put(manager_api, {**VALID, "thresholdCents": 0})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_auto_topup")
+    assert response.json()["error"] == (
+        "The threshold must be more than $0: auto top-up adds credits when the balance falls below it."
+    )
+    assert not AutoTopup.objects.filter(enabled=True).exists()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("missing", sorted(VALID))
 def test_put_refuses_a_missing_value(manager_api, missing):
     body = {name: value for name, value in VALID.items() if name != missing}

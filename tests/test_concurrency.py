@@ -54,13 +54,14 @@ def test_eight_simultaneous_requests_with_one_key_reach_the_landing_once(live_se
 
 
 @pytest.mark.django_db(transaction=True)
-def test_twelve_users_three_topups_each_all_at_once(live_server, sandbox, django_user_model):
+def test_twelve_users_at_once_three_times(live_server, sandbox, django_user_model):
     users = [django_user_model.objects.create_user(f"user{i}", password="pw") for i in range(12)]
     amounts = [500, 1000, 2500]
     browsers = [browser_for(live_server, u) for u in users]
     try:
-        requests = [(b, {"amountCents": a}, f"{n}-{a}") for n, b in enumerate(browsers) for a in amounts]
-        responses = post_at_once(requests)
+        responses = []
+        for a in amounts:  # each user's top-ups one after another, everyone's at once
+            responses += post_at_once([(b, {"amountCents": a}, f"{n}-{a}") for n, b in enumerate(browsers)])
     finally:
         for browser in browsers:
             browser.close()
@@ -74,3 +75,18 @@ def test_twelve_users_three_topups_each_all_at_once(live_server, sandbox, django
     assert set(rows.values_list("status", flat=True)) == {Status.SUCCEEDED}
     for u in users:
         assert sorted(rows.filter(user=u).values_list("amount_cents", flat=True)) == amounts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_users_three_keys_at_once_charge_once(live_server, sandbox, user):
+    """Three tabs of one person pressed at the same moment: one goes, the others are told it is
+    under way (409 earlier_in_progress), whichever the server claims first."""
+    sandbox.state.configure(delay=0.5)
+    with browser_for(live_server, user) as browser:
+        responses = post_at_once([(browser, {"amountCents": a}, f"tab-{a}") for a in (500, 1000, 2500)])
+    assert sorted(r.status_code for r in responses) == [200, 409, 409]
+    sent = next(r.json() for r in responses if r.status_code == 200)
+    for refused in (r.json() for r in responses if r.status_code == 409):
+        assert (refused["code"], refused["attempt"]) == ("earlier_in_progress", sent["attempt"])
+    assert [c["amountCents"] for c in sandbox.state.snapshot()["charges"]] == [sent["amountCents"]]
+    assert TopupAttempt.objects.count() == 1

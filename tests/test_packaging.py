@@ -246,3 +246,16 @@ def test_the_german_catalogue_loads() -> None:
         )
     with translation.override("en"):
         assert translation.gettext("Credits exhausted") == "Credits exhausted"
+
+
+def test_the_apps_own_words_win_over_the_admins_catalogue() -> None:
+    """The admin's German "Add" and "Save" ("Hinzufügen", "Sichern") would win over the app's by
+    Django's catalogue order; the app's buttons carry their own context, so "Aufladen" shows."""
+    from django.template import Context, Template
+
+    with translation.override("de"):
+        assert translation.gettext("Add") != "Aufladen"  # the catalogues disagree without a context
+        html = Template(
+            '{% load i18n %}{% translate "Add" context "credits" %}|{% translate "Save" context "credits" %}'
+        ).render(Context({}))
+    assert html == "Aufladen|Speichern"

@@ -214,7 +214,7 @@ def test_a_reload_after_an_unknown_outcome_charges_once_and_says_so(slow, api):
     assert len(charges(slow)) == 1
     earlier = TopupAttempt.objects.get(idempotency_key="first")
     assert (earlier.status, earlier.settled_by) == (Status.SUCCEEDED, SettledBy.NEXT_TOPUP)
-    assert caches["default"].get(CACHE_KEY)["remaining"] == 25.0  # the balance is refreshed
+    assert caches["default"].get(CACHE_KEY) is None  # dropped: the next reading is the landing's
     assert not TopupAttempt.objects.filter(idempotency_key="after-reload").exists()
     # Told once: the next top-up goes ahead.
     assert api.topup({"amountCents": 1500}, key="later").status_code == 200
@@ -453,3 +453,33 @@ def test_a_success_the_page_has_shown_is_not_announced_again(slow, api, other_us
     )
     assert seen.status_code == 200
     assert api.topup({"amountCents": 1500}, key="new").status_code == 200  # not held back to tell again
+
+
+def test_the_balance_read_right_after_a_settled_success_is_the_landings(slow, api):
+    from credits.balance import get_balance
+
+    attempt = unknown_topup(api, slow)  # charged: the landing's answer said $25.00 remaining
+    slow.state.configure(remaining=0)  # the team's agents spent it all since
+    caches["default"].set(CACHE_KEY, {"credits": 10.0, "spend": 0.0, "remaining": 10.0}, 60)  # an older reading
+    assert settlement.settle(attempt, SettledBy.BACKGROUND).status == Status.SUCCEEDED
+    # The replayed answer still carries the $25.00 of the first request; the landing says $0.00.
+    assert caches["default"].get(CACHE_KEY) is None
+    assert get_balance()["remaining"] == slow.state.snapshot()["remaining"] == 0.0
+
+
+def test_a_timeout_is_a_warning_of_the_apps_not_an_error_of_djangos_request_log(slow, api, caplog):
+    caplog.set_level("INFO")
+    unknown_topup(api, slow)
+    warnings = [r for r in caplog.records if r.name == "credits" and r.levelname == "WARNING"]
+    assert any("status=unknown" in r.getMessage() and "code=upstream_timeout" in r.getMessage() for r in warnings)
+    assert not [r for r in caplog.records if r.name == "django.request"]
+
+
+def test_a_balance_the_landing_cannot_give_is_a_warning_too(sandbox, api, caplog):
+    sandbox.state.configure(mode="error")
+    caplog.set_level("INFO")
+    with override_transport(httpx.MockTransport(lambda request: httpx.Response(500, text="down"))):
+        response = api.balance()
+    assert (response.status_code, response.json()["code"]) == (502, "upstream_unavailable")
+    assert [r.levelname for r in caplog.records if r.name == "credits"] == ["WARNING"]
+    assert not [r for r in caplog.records if r.name == "django.request"]

@@ -148,3 +148,42 @@ def test_recent_topups_label_each_refusal_by_what_happened(browser, sandbox):
     browser.post(FORM, {"amount": "10", "next": "/ui/"})
     [topup] = browser.get(RECENT).json()["topups"]
     assert topup["statusText"] == "Not charged: billing service busy"
+
+
+def test_a_large_amount_asks_first_and_sends_nothing_until_confirmed(browser, sandbox):
+    asked = browser.post(FORM, {"amount": "1000", "key": "big-1", "next": "/ui/"})
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "Add $1,000 to the team&#x27;s credits?" in page
+    assert '<input type="hidden" name="confirmed" value="1">' in page
+    assert '<input type="hidden" name="key" value="big-1">' in page
+    assert ">Cancel</a>" in page and 'href="/ui/"' in page
+    assert sandbox.state.snapshot()["topupRequests"] == 0
+    assert not TopupAttempt.objects.exists()
+    for _twice in range(2):  # the confirmation page submitted twice charges once
+        confirmed = browser.post(FORM, {"amount": "1000", "key": "big-1", "next": "/ui/", "confirmed": "1"})
+        assert confirmed.status_code == 302
+    assert [c["amountCents"] for c in sandbox.state.snapshot()["charges"]] == [100_000]
+
+
+def test_below_the_line_no_question_is_asked(browser, sandbox, settings):
+    assert browser.post(FORM, {"amount": "199", "key": "k", "next": "/ui/"}).status_code == 302
+    settings.CREDITS = {**settings.CREDITS, "CONFIRM_ABOVE_DOLLARS": None}
+    assert browser.post(FORM, {"amount": "500", "key": "k2", "next": "/ui/"}).status_code == 302
+    assert [c["amountCents"] for c in sandbox.state.snapshot()["charges"]] == [19_900, 50_000]
+
+
+def test_the_form_says_another_top_up_is_still_being_processed(browser, sandbox, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    TopupAttempt.objects.create(
+        user=user, amount_cents=1500, idempotency_key="tab", settle_at=timezone.now() + timedelta(seconds=30)
+    )
+    response = browser.post(FORM, {"amount": "10", "key": "page", "next": "/ui/credits/"})
+    assert response.status_code == 302
+    assert messages_of(response)[0].startswith("Your $15 top-up is still being processed.")
+    page = browser.get("/ui/credits/").content.decode()
+    assert "Your $15 top-up is still being processed." in page  # the page, loaded now, says it at once
+    assert sandbox.state.snapshot()["topupRequests"] == 0

@@ -158,14 +158,16 @@
       document.dispatchEvent(new CustomEvent("credits:refresh"));
     }, Number(root.dataset.autoTopupPollMs) || 2000);
   }
+  // Credits again, whoever added them (a teammate, the auto top-up, the billing page): every
+  // stopped task can go on. The balance the page already refreshes is enough to know it.
   document.addEventListener("credits:balance", function (event) {
     var balance = event.detail;
     if (!balance || !(balance.remaining > 0)) return;
     waiting().forEach(function (note) {
       note.dataset.landed = "true";
       note.textContent = note.dataset.textLanded;
-      revealContinue(note.closest("[data-chat-stopped]") || list);
     });
+    revealContinue(list);
   });
   new MutationObserver(watchAutoTopup).observe(list, {childList: true});
 

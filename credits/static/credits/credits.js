@@ -168,7 +168,7 @@
   function readStored(name) {
     try {
       var saved = JSON.parse(sessionStorage.getItem(name) || "null");
-      if (saved && typeof saved.key === "string" && KEY_PATTERN.test(saved.key) &&
+      if (saved && (saved.key === null || (typeof saved.key === "string" && KEY_PATTERN.test(saved.key))) &&
           typeof saved.cents === "number" && saved.cents > 0 && saved.cents % 1 === 0) {
         return {cents: saved.cents, key: saved.key, attempt: typeof saved.attempt === "string" ? saved.attempt : null};
       }
@@ -191,6 +191,10 @@
     if (watching.indexOf(root) < 0) watching.push(root);
     pollRecent(true);
   }
+  function forgetSent(root, key) { // the answer was definite: the key kept before sending goes
+    var name = storageName(root), saved = readStored(name);
+    if (saved && saved.key === key) writeStored(name, null);
+  }
   function dropStored(root) { // only this widget's own entry: another widget may have written since
     var saved = root.creditsStored && readStored(root.creditsStored);
     if (saved && root.creditsUnknown && saved.key === root.creditsUnknown.key) writeStored(root.creditsStored, null);
@@ -202,14 +206,30 @@
     root.creditsWatchUntil = 0;
     watching = watching.filter(function (r) { return r !== root; });
   }
-  function recall(root) { // after a reload: the same amount again reuses the same key
-    var name = storageName(root), saved = has(recalled, name) ? null : readStored(name);
-    if (!saved) return;
-    recalled[name] = true;
-    keepUnknown(root, saved);
+  // The user's top-up that the server says is in flight or unsettled (data-pending), if any.
+  function pendingOf(root) {
+    try {
+      var p = JSON.parse(root.dataset.pending || "null");
+      if (p && typeof p.attempt === "string" && typeof p.cents === "number") return p;
+    } catch (e) { /* garbled: the recent top-ups still tell */ }
+    return null;
   }
-  // What the recent top-ups say about each widget's unknown outcome.
+  // After a reload: the server's word on a top-up still under way is shown at once and watched;
+  // the key kept in sessionStorage for the same amount is reused, so pressing it again is a retry.
+  function recall(root) {
+    var name = storageName(root), saved = has(recalled, name) ? null : readStored(name);
+    var pending = pendingOf(root);
+    if (saved) recalled[name] = true;
+    if (pending) {
+      var ours = saved && (saved.attempt ? saved.attempt === pending.attempt : saved.cents === pending.cents);
+      saved = {cents: pending.cents, key: ours ? saved.key : null, attempt: pending.attempt};
+    }
+    if (saved) keepUnknown(root, saved);
+  }
+  // What the recent top-ups say about each widget's unknown outcome. Every widget that watched
+  // an attempt shows how it ended; one that this page had shown already is not shown again.
   function check(topups) {
+    var now = {};
     watching.slice().forEach(function (root) {
       var unknown = root.creditsUnknown;
       if (!unknown || root.creditsBusy) return; // the request under way will say
@@ -219,10 +239,13 @@
       if (!unknown.attempt) { unknown.attempt = t.id; writeStored(root.creditsStored, unknown); }
       if (unsettled(t)) return;
       clearUnknown(root);
-      if (has(told, t.id)) return; // shown already, here or by another widget of this page
-      told[t.id] = true;
-      if (t.status === "succeeded") { added(root, t.amountCents, null, t.id); seen(root, t.id); }
-      else say(root, "alert", t.detail || t.statusText);
+      if (has(told, t.id) && !has(now, t.id)) return; // shown already, by an answer on this page
+      var first = !has(now, t.id);
+      told[t.id] = now[t.id] = true;
+      if (t.status === "succeeded") {
+        added(root, t.amountCents, null, first ? t.id : null, null, !first);
+        if (first) seen(root, t.id);
+      } else say(root, "alert", t.detail || t.statusText);
     });
   }
   function find(topups, unknown, source) {
@@ -255,8 +278,9 @@
       body: JSON.stringify({attempt: attempt})
     }).catch(function () { /* the next top-up then says it once more: harmless */ });
   }
-  function added(root, cents, balance, attempt, sentence) {
+  function added(root, cents, balance, attempt, sentence, quiet) {
     say(root, "status", sentence || fill(texts(root).added, {amount: dollars(cents)}));
+    if (quiet) return; // another widget of this page has announced the same top-up
     if (balance) showBalance(balance);
     else loadBalance(true);
     root.dispatchEvent(new CustomEvent("credits:topped-up", {bubbles: true, detail: {
@@ -282,8 +306,10 @@
     var text = texts(root), unknown = root.creditsUnknown;
     // One key per intended top-up, kept while its outcome is unknown (across a reload too, in
     // sessionStorage), so pressing the same amount again cannot charge twice.
-    var same = !!unknown && unknown.cents === cents;
+    var same = !!unknown && !!unknown.key && unknown.cents === cents;
     var key = same ? unknown.key : newKey();
+    // Kept before it is sent: a reload while the answer is on its way retries with the same key.
+    if (!same) writeStored(storageName(root), {cents: cents, key: key, attempt: null});
     root.creditsBusy = true;
     setBusy(root, true, button);
     say(root, "status", fill(text.adding, {amount: dollars(cents)}));
@@ -297,6 +323,7 @@
                           function () { return {status: r.status, body: null}; });
     }, function () { return {status: 0, body: null}; }).then(function (a) {
       var body = a.body || {};
+      if (!same && !(a.status === 409 && body.code === "earlier_in_progress") && !outcomeUnknown(a)) forgetSent(root, key);
       if (a.status === 200 && body.ok === true) {
         clearUnknown(root);
         if (body.attempt) told[body.attempt] = true;
@@ -307,6 +334,10 @@
         if (body.attempt) told[body.attempt] = true;
         var earlier = typeof body.amountCents === "number" ? body.amountCents : cents;
         added(root, earlier, null, body.attempt, body.error);
+      } else if (a.status === 409 && body.code === "earlier_in_progress") {
+        // Nothing was sent: another top-up of this user's is on its way. Watch it, say how it ends.
+        keepUnknown(root, {cents: body.amountCents, key: null, attempt: body.attempt || null});
+        say(root, "status", body.error);
       } else if (outcomeUnknown(a)) {
         keepUnknown(root, {cents: cents, key: key, attempt: body.attempt || (same ? unknown.attempt : null)});
         var message = body.error || (a.status === 0 ? text.network : text.badAnswer);
@@ -413,6 +444,7 @@
     var text = texts(root);
     all(root, "[data-credits-form]").forEach(function (form) {
       form.noValidate = true; // the script says what is wrong, in the live region
+      setupConfirm(root, form);
       form.addEventListener("click", function (event) { form.creditsClicked = event.target.closest("button"); });
       form.addEventListener("submit", function (event) {
         event.preventDefault();
@@ -423,13 +455,42 @@
           : dollarsWanted < Number(input.min) || dollarsWanted > Number(input.max) ? text.range : "";
         input.setAttribute("aria-invalid", String(!!problem));
         if (problem) { say(root, "alert", problem); input.focus(); return; }
-        topup(root, dollarsWanted * 100, button || $(form, "button"));
+        var cents = dollarsWanted * 100, confirmAbove = Number(root.dataset.confirmAbove || 0);
+        if (confirmAbove > 0 && cents >= confirmAbove) return askFirst(root, form, cents);
+        topup(root, cents, button || $(form, "button"));
       });
     });
     var toggle = $(root, ".credits-toggle"), panel = $(root, ".credits-panel");
     if (toggle && panel) setupMenu(root, toggle, panel);
     setupAuto(root);
     recall(root);
+  }
+
+  // A large amount asks "Add $1,000 to the team's credits?" before anything is sent.
+  function askFirst(root, form, cents) {
+    var box = $(form, "[data-credits-confirm]");
+    if (!box) return topup(root, cents, $(form, "button"));
+    say(root, "status", "");
+    $(box, "[data-credits-confirm-text]").textContent = fill(texts(root).confirm, {amount: dollars(cents)});
+    box.creditsCents = cents;
+    box.hidden = false;
+    $(box, "[data-credits-confirm-yes]").focus();
+  }
+  function setupConfirm(root, form) {
+    var box = $(form, "[data-credits-confirm]");
+    if (!box) return;
+    function close() { box.hidden = true; box.creditsCents = 0; }
+    $(box, "[data-credits-confirm-yes]").addEventListener("click", function () {
+      var cents = box.creditsCents;
+      close();
+      if (cents) topup(root, cents, $(form, "button[type=submit]"));
+      $(form, "input[type=number]").focus();
+    });
+    $(box, "[data-credits-confirm-no]").addEventListener("click", function () {
+      close();
+      $(form, "input[type=number]").focus();
+    });
+    $(form, "input[type=number]").addEventListener("input", close);
   }
 
   function setupMenu(root, toggle, panel) {
