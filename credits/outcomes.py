@@ -190,6 +190,20 @@ def status_text(status: str, code: str = "") -> str:
     return str(Status(status).label)
 
 
+def msg_not_sent() -> str:
+    return _(
+        "The site could not record this top-up, so it was not sent and nothing was charged. "
+        "Please try again in a moment."
+    )
+
+
+def msg_not_recorded() -> str:
+    return _(
+        "The top-up was sent, but the site could not record the answer, so we do not know yet whether "
+        "the credits were added. Check your balance before trying again."
+    )
+
+
 def msg_bad_answer_unknown() -> str:
     return _(
         "The billing service gave no usable answer, so we do not know yet whether the credits were "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,7 +24,17 @@ from . import claims, client, settlement
 from .conf import get_settings
 from .db import give_back
 from .models import SettledBy, Source, Status, TopupAttempt
-from .outcomes import Answer, Outcome, Refused, msg_bad_answer_unknown, outcome_of_failure, outcome_of_response
+from .outcomes import (
+    Answer,
+    Outcome,
+    Refused,
+    error,
+    msg_bad_answer_unknown,
+    msg_not_recorded,
+    msg_not_sent,
+    outcome_of_failure,
+    outcome_of_response,
+)
 
 logger = logging.getLogger("credits")
 
@@ -32,7 +43,7 @@ def request_topup(
     user: AbstractBaseUser, amount_cents: int, *, key: str | None = None, source: str = Source.API
 ) -> Answer:
     """Top up ``amount_cents`` (already validated) for ``user``; one charge per intended top-up at most."""
-    begun = _begin(user, amount_cents, key, source)
+    begun = _unsent_on_failure(_begin, user, amount_cents, key, source)
     if isinstance(begun, Answer):
         return begun
     started = time.monotonic()
@@ -40,14 +51,14 @@ def request_topup(
         outcome, landing_status = _outcome(client.topup(begun.amount_cents, begun.upstream_key))
     except Exception as exc:
         outcome, landing_status = _failure(begun, exc), None
-    return settlement.record(begun, outcome, landing_status, _ms_since(started))
+    return _recorded(begun, outcome, landing_status, _ms_since(started))
 
 
 async def arequest_topup(
     user: AbstractBaseUser, amount_cents: int, *, key: str | None = None, source: str = Source.API
 ) -> Answer:
     """:func:`request_topup` for async views."""
-    begun = await sync_to_async(_begin_then_give_back)(user, amount_cents, key, source)
+    begun = await sync_to_async(_unsent_on_failure)(_begin_then_give_back, user, amount_cents, key, source)
     if isinstance(begun, Answer):
         return begun
     started = time.monotonic()
@@ -55,7 +66,7 @@ async def arequest_topup(
         outcome, landing_status = _outcome(await client.atopup(begun.amount_cents, begun.upstream_key))
     except Exception as exc:
         outcome, landing_status = _failure(begun, exc), None
-    return await sync_to_async(settlement.record)(begun, outcome, landing_status, _ms_since(started))
+    return await sync_to_async(_recorded)(begun, outcome, landing_status, _ms_since(started))
 
 
 def _begin(user: AbstractBaseUser, amount_cents: int, key: str | None, source: str) -> TopupAttempt | Answer:
@@ -89,6 +100,32 @@ def _begin_then_give_back(
         return _begin(user, amount_cents, key, source)
     finally:
         give_back()
+
+
+def _unsent_on_failure(
+    begin: Callable[[AbstractBaseUser, int, str | None, str], TopupAttempt | Answer],
+    user: AbstractBaseUser,
+    amount_cents: int,
+    key: str | None,
+    source: str,
+) -> TopupAttempt | Answer:
+    """``begin``, or, when it fails (the database is down, say), the answer that says so: the
+    new top-up was not sent, so nothing was charged for it."""
+    try:
+        return begin(user, amount_cents, key, source)
+    except Exception:
+        logger.exception("top-up by user %s: failed before it was sent; nothing was charged", user.pk)
+        return error(503, "unavailable", msg_not_sent())
+
+
+def _recorded(attempt: TopupAttempt, outcome: Outcome, landing_status: int | None, duration_ms: int) -> Answer:
+    """:func:`credits.settlement.record`; when the outcome cannot be written, the attempt stays
+    ``pending`` (settlement finds its outcome) and the user is told it is not known yet."""
+    try:
+        return settlement.record(attempt, outcome, landing_status, duration_ms)
+    except Exception:
+        logger.exception("top-up %s: sent, but its outcome (%s) could not be recorded", attempt.pk, outcome.audit)
+        return error(502, "not_recorded", msg_not_recorded(), attempt=str(attempt.pk))
 
 
 def _outcome(response: client.LandingResponse) -> tuple[Outcome, int]:

@@ -14,7 +14,7 @@
   var POLL_MAX_MS = Math.max(POLL_MS, Number(options.pollMaxMs) > 0 ? Number(options.pollMaxMs) : 15000);
   var WATCH_MS = Number(options.watchMs) > 0 ? Number(options.watchMs) : 600000;
   // Answers that say for certain that nothing was charged, although their status is 5xx.
-  var DEFINITE_5XX = {upstream_auth: true, not_configured: true, upstream_unreachable: true};
+  var DEFINITE_5XX = {upstream_auth: true, not_configured: true, upstream_unreachable: true, unavailable: true, busy: true};
   var KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
   var balanceUrl = "", lastBalance = 0, balanceFetch = null, balanceAgain = false;
