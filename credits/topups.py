@@ -99,7 +99,10 @@ def _begin_then_give_back(
     try:
         return _begin(user, amount_cents, key, source)
     finally:
-        give_back()
+        try:
+            give_back()
+        except Exception:  # a claim already made stands: its top-up is sent as usual
+            logger.warning("the database connection could not be given back before the landing call", exc_info=True)
 
 
 def _unsent_on_failure(
