@@ -1,4 +1,6 @@
 # Everything a newcomer needs: `make run` (the demo against the sandbox) and `make test`.
+# `make run` keeps its cache in .run/cache, a folder the site and its worker share, so a
+# balance the worker drops after a settlement is dropped for the site too.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -30,6 +32,7 @@ run: install
 	@set -e; \
 	export DEBUG=on VERS_SANDBOX=on VERS_LANDING_URL=http://127.0.0.1:$(SANDBOX_PORT); \
 	export VERS_AUTH_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))'); \
+	export CACHE_URL=$${CACHE_URL:-filecache://$(CURDIR)/.run/cache}; \
 	mkdir -p .run; \
 	$(BIN)/python manage.py migrate --no-input -v 0; \
 	$(BIN)/python manage.py sandbox_landing --port $(SANDBOX_PORT) --credits 1 --state-file .run/sandbox.json & sandbox=$$!; \
