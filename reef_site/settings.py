@@ -181,23 +181,28 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/ui/"
 LOGOUT_REDIRECT_URL = "login"
 
-# Failed log-ins are throttled by django-axes: password log-ins (/accounts/login/, the admin's)
-# and wrong bearer tokens on POST /auth/magic-link (reef_site.magic). Its backend comes first and
-# only refuses a locked-out client; ModelBackend logs in. A username and client address
-# together are locked out after AXES_FAILURE_LIMIT failures for AXES_COOLOFF_TIME (429, with
-# Retry-After): one address cannot lock a user out everywhere. The address is REMOTE_ADDR,
-# which gunicorn takes from X-Forwarded-For only from FORWARDED_ALLOW_IPS.
+# Failed log-ins are throttled by django-axes: password log-ins (/accounts/login/, the admin's),
+# wrong bearer tokens on POST /auth/magic-link and log-in links that cannot log in
+# (reef_site.magic). Its backend comes first and only refuses a locked-out client;
+# ModelBackend logs in. A username and client address together are locked out after
+# AXES_FAILURE_LIMIT failures for AXES_COOLOFF_TIME (429, with Retry-After): one address cannot
+# lock a user out everywhere. The address is REMOTE_ADDR, which gunicorn takes from
+# X-Forwarded-For only from FORWARDED_ALLOW_IPS.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# [["username", "ip_address"]], and a log-in link's own count by the link alone (reef_site.magic).
+AXES_LOCKOUT_PARAMETERS = "reef_site.magic.lockout_parameters"
 AXES_RESET_ON_SUCCESS = True
+# A try during a lockout is refused without restarting it: Retry-After is the time that remains.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "reef_site.magic.lockout_response"
-# Logged and stored masked (besides the password): people type their password as username.
-AXES_SENSITIVE_PARAMETERS = ["username"]
+# Logged and stored masked (besides the password): people type their password as username; a
+# log-in link's secret is posted as "secret".
+AXES_SENSITIVE_PARAMETERS = ["username", "secret"]
 
 LANGUAGE_CODE = "en-us"
 # The site's own pages (the chat, the log-in) are in English only, so the credits app's German

@@ -171,6 +171,36 @@ def test_used_and_expired_links_are_cleared_when_a_new_one_is_made(client, user)
     assert MagicLink.objects.count() == 1
 
 
+def test_a_new_link_ends_the_users_older_unused_ones(client, settings, user, other_user):
+    first, _ = create_link(user)
+    bobs, _ = create_link(other_user)
+    second = path_of(ask(client, settings).json()["url"])  # the bearer endpoint makes one too
+    assert client.get(first).status_code == 400  # ended by the second
+    out = io.StringIO()
+    call_command("magic_link", "ada", "--url", "http://testserver", stdout=out)  # and the command
+    third = path_of(out.getvalue().strip())
+
+    page = client.get(second)
+    assert page.status_code == 400 and "cannot be used" in page.content.decode()
+    assert 'href="/accounts/login/"' in page.content.decode()  # still known as ada's, who has a password
+    assert client.post("/auth/log-in-by-link", {"secret": second.rsplit("/", 1)[1]}).status_code == 400
+    assert "_auth_user_id" not in client.session
+    assert MagicLink.objects.filter(user=user, used_at__isnull=True, expires_at__gt=timezone.now()).count() == 1
+
+    assert press_log_in(client, third).status_code == 302  # the latest works
+    assert int(client.session["_auth_user_id"]) == user.pk
+    client.logout()
+    assert press_log_in(client, bobs).status_code == 302  # another user's link is not touched
+    assert int(client.session["_auth_user_id"]) == other_user.pk
+
+
+def test_an_ended_link_is_ended_in_the_database_not_marked_used(user):
+    first, _ = create_link(user)
+    create_link(user)
+    ended = MagicLink.objects.get(secret_hash=hashlib.sha256(first.rsplit("/", 1)[1].encode()).hexdigest())
+    assert ended.used_at is None and ended.expires_at <= timezone.now()
+
+
 def test_the_magic_link_command_prints_a_working_link(client, user):
     out = io.StringIO()
     call_command("magic_link", "ada", "--url", "http://testserver/", stdout=out)

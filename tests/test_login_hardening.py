@@ -6,17 +6,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from datetime import timedelta
 
 import httpx
 import pytest
-from axes.models import AccessAttempt, AccessLog
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
 from reef_site.logfilters import RedactSecrets
-from reef_site.magic import BEARER_CALLER, create_link
+from reef_site.magic import BEARER_CALLER, LINK_CALLER, LINK_PREFIX, create_link, lockout_parameters
 from reef_site.models import MagicLink
 from tests.processes import start_site
 from tests.test_chat_magic import ask, path_of, press_log_in
@@ -170,7 +171,7 @@ def test_repeated_failed_password_log_ins_lock_the_username_at_that_address_out(
 
     locked = client.post("/accounts/login/", {"username": "ada", "password": PASSWORD})  # the right one
     assert locked.status_code == 429 and not logged_in(client)
-    assert locked["Retry-After"] == str(COOL_OFF_SECONDS)
+    assert COOL_OFF_SECONDS - 2 <= int(locked["Retry-After"]) <= COOL_OFF_SECONDS
     text = locked.content.decode()
     assert "Too many failed log-ins for this username from your address. Try again in 15 minutes." in text
     assert 'name="password"' not in text  # the page says why instead of offering the form
@@ -215,7 +216,7 @@ def test_repeated_wrong_bearer_tokens_are_answered_429_and_logged(client, settin
     locked = ask(client, settings)  # the right token, from the locked-out address
     assert locked.status_code == 429 and locked["Content-Type"] == "application/json"
     assert set(locked.json()) == {"error", "code"} and locked.json()["code"] == "rate_limited"
-    assert locked["Retry-After"] == str(COOL_OFF_SECONDS)
+    assert COOL_OFF_SECONDS - 2 <= int(locked["Retry-After"]) <= COOL_OFF_SECONDS
     assert not MagicLink.objects.exists()
 
     assert ask(client, settings, REMOTE_ADDR="10.0.0.7").status_code == 200  # another address is not locked out
@@ -241,6 +242,185 @@ def test_a_right_token_resets_the_count(client, settings, user):
         ask(client, settings, token=f"wrong-{n}")
     assert ask(client, settings).status_code == 200
     assert [ask(client, settings, token=f"again-{n}").status_code for n in range(LIMIT - 1)] == [401] * (LIMIT - 1)
+
+
+# --- throttling: log-in links that cannot log in ---------------------------------------------
+
+
+def bad_secret(n=0):
+    return f"not-a-real-secret-{n}-{'x' * 30}"
+
+
+def press(client, secret, **extra):
+    """The "Log in" button's POST with ``secret`` (as press_log_in sends it, without opening the page first)."""
+    return client.post("/auth/log-in-by-link", {"secret": secret}, **extra)
+
+
+def throttled_page(response):
+    """The 429 page of a link, as the answer's parts a client could compare."""
+    assert response.status_code == 429, response.status_code
+    assert "no-store" in response["Cache-Control"] and response["Referrer-Policy"] == "same-origin"
+    return re.sub(rb' nonce="[^"]*"', b"", response.content), response["Retry-After"]  # each answer has its CSP nonce
+
+
+def test_links_that_cannot_log_in_lock_the_address_out_and_then_nothing_is_spent_or_revealed(client, user, caplog):
+    good, _ = create_link(user)
+    with caplog.at_level(logging.WARNING):
+        answers = [press(client, bad_secret(n)) for n in range(LIMIT)]
+    assert [a.status_code for a in answers] == [400] * (LIMIT - 1) + [429]
+    assert "Locking out" in caplog.text
+    page = answers[-1].content.decode()
+    assert "Too many log-in links that could not be used were tried from your address" in page
+    assert "Try again in 15 minutes." in page and "<code>make link</code>" in page
+    assert COOL_OFF_SECONDS - 2 <= int(answers[-1]["Retry-After"]) <= COOL_OFF_SECONDS
+
+    # From that address now: the good link and a bad one get the same answer, and the good one is not spent.
+    with caplog.at_level(logging.WARNING, logger="reef_site.magic"):
+        good_open, bad_open = client.get(good), client.get(f"/auth/magic-link/{bad_secret(99)}")
+        good_press, bad_press = press(client, secret_of(good)), press(client, bad_secret(99))
+    assert (
+        throttled_page(good_open) == throttled_page(bad_open) == throttled_page(good_press) == throttled_page(bad_press)
+    )
+    assert "after too many that could not log in" in caplog.text
+    assert not logged_in(client) and MagicLink.objects.get().used_at is None
+
+    elsewhere = Client(REMOTE_ADDR="10.0.0.7")  # another address is not locked out
+    assert press_log_in(elsewhere, good).status_code == 302 and logged_in(elsewhere)
+
+
+def test_opening_links_that_cannot_log_in_counts_too(client, user):
+    answers = [client.get(f"/auth/magic-link/{bad_secret(n)}") for n in range(LIMIT)]
+    assert [a.status_code for a in answers] == [400] * (LIMIT - 1) + [429]
+    good, _ = create_link(user)
+    throttled_page(client.get(good))
+    assert MagicLink.objects.get().used_at is None
+
+
+def test_a_link_tried_from_many_addresses_is_locked_out_everywhere_but_other_links_are_not(user):
+    spent, _ = create_link(user)
+    assert press_log_in(Client(), spent).status_code == 302
+    answers = [press(Client(REMOTE_ADDR=f"10.0.1.{n}"), secret_of(spent)) for n in range(LIMIT)]
+    assert [a.status_code for a in answers] == [400] * (LIMIT - 1) + [429]
+    stranger = Client(REMOTE_ADDR="10.0.2.1")  # a new address, with that link: locked out
+    throttled_page(stranger.get(spent))
+    throttled_page(press(stranger, secret_of(spent)))
+    fresh, _ = create_link(user)  # the same address, with another link: not locked out
+    assert press_log_in(stranger, fresh).status_code == 302
+
+
+def test_a_link_that_logs_in_resets_the_address_count(client, user):
+    for n in range(LIMIT - 1):
+        press(client, bad_secret(n))
+    path, _ = create_link(user)
+    assert press_log_in(client, path).status_code == 302
+    client.logout()
+    assert [press(client, bad_secret(n)).status_code for n in range(LIMIT - 1)] == [400] * (LIMIT - 1)
+
+
+def test_link_failures_and_password_failures_are_counted_apart(client, user):
+    for n in range(LIMIT):
+        press(client, bad_secret(n))
+    assert client.post("/accounts/login/", {"username": "ada", "password": PASSWORD}).status_code == 302
+    client.logout()
+    fail_password(client, LIMIT)
+    path, _ = create_link(user)
+    assert press_log_in(Client(REMOTE_ADDR="10.0.0.8"), path).status_code == 302
+    assert set(AccessAttempt.objects.values_list("username", flat=True)) >= {"ada", LINK_CALLER}
+
+
+def test_no_link_secret_reaches_axes_tables(client, user):
+    spent, _ = create_link(user)
+    press_log_in(client, spent)
+    client.logout()
+    secrets = [secret_of(spent), bad_secret(1), bad_secret(2)]
+    press(client, secrets[0])
+    client.get(spent)
+    press(client, secrets[2])
+    client.get(f"/auth/magic-link/{secrets[1]}")
+    rows = [list(model.objects.values()) for model in (AccessAttempt, AccessFailureLog, AccessLog)]
+    stored = json.dumps(rows, default=str)
+    assert LINK_CALLER in stored and LINK_PREFIX in stored and "secret=****" in stored
+    assert "/auth/magic-link/[redacted]" in stored  # the path of the last page opened, without its secret
+    for secret in secrets:
+        assert secret not in stored
+
+
+@pytest.mark.parametrize(
+    ("username", "parameters"),
+    [
+        ("ada", [["username", "ip_address"]]),
+        (BEARER_CALLER, [["username", "ip_address"]]),
+        (LINK_CALLER, [["username", "ip_address"]]),
+        (f"{LINK_PREFIX}0123456789abcdef]", ["username"]),
+        (None, [["username", "ip_address"]]),
+    ],
+)
+def test_what_axes_counts_failures_by(rf, username, parameters):
+    assert lockout_parameters(rf.post("/accounts/login/"), {"username": username}) == parameters
+    assert lockout_parameters(AccessAttempt(username=username)) == parameters  # as axes asks with a record
+
+
+# --- Retry-After is the time that remains ---------------------------------------------------------
+
+
+def age_failures(seconds):
+    """Every recorded failure, ``seconds`` older (as if that much time had passed)."""
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(seconds=seconds))
+
+
+def assert_remains(response, seconds):
+    assert response.status_code == 429, response.status_code
+    assert abs(int(response["Retry-After"]) - seconds) <= 1, (response["Retry-After"], seconds)
+
+
+def test_a_password_lockout_answers_the_seconds_that_remain_and_a_try_does_not_restart_it(client, user):
+    fail_password(client, LIMIT)
+    age_failures(100)
+    locked = client.post("/accounts/login/", {"username": "ada", "password": PASSWORD})
+    assert_remains(locked, COOL_OFF_SECONDS - 100)
+    assert "Try again in 14 minutes." in locked.content.decode()  # 800 s, rounded up
+    age_failures(COOL_OFF_SECONDS - 30)  # the tries during the lockout did not restart it
+    again = client.post("/accounts/login/", {"username": "ada", "password": "wrong-pw"})
+    assert_remains(again, 30)
+    assert "Try again in 1 minute." in again.content.decode()
+    age_failures(COOL_OFF_SECONDS + 1)
+    assert client.post("/accounts/login/", {"username": "ada", "password": PASSWORD}).status_code == 302
+
+
+def test_a_bearer_lockout_answers_the_seconds_that_remain(client, settings, user):
+    for n in range(LIMIT):
+        ask(client, settings, token=f"wrong-{n}")
+    age_failures(250)
+    locked = ask(client, settings)
+    assert_remains(locked, COOL_OFF_SECONDS - 250)
+    assert locked.json()["code"] == "rate_limited"
+
+
+def test_a_link_lockout_answers_the_seconds_that_remain(client, user):
+    for n in range(LIMIT):
+        press(client, bad_secret(n))
+    age_failures(600)
+    path, _ = create_link(user)
+    locked = client.get(path)
+    assert_remains(locked, COOL_OFF_SECONDS - 600)
+    assert "Try again in 5 minutes." in locked.content.decode()
+    assert_remains(press(client, secret_of(path)), COOL_OFF_SECONDS - 600)
+
+
+def test_the_remaining_time_is_that_of_the_newest_failures_that_reach_the_limit(client, user):
+    """Failures from two browsers (two records) at different times: the lockout lasts while the
+    newest ones that add up to the limit are within the cool-off."""
+    fail_password(client, 3, HTTP_USER_AGENT="browser one")
+    fail_password(client, LIMIT - 3, HTTP_USER_AGENT="browser two")  # the limit: locked out
+    now = timezone.now()
+    AccessAttempt.objects.filter(user_agent="browser one").update(attempt_time=now - timedelta(seconds=600))
+    AccessAttempt.objects.filter(user_agent="browser two").update(attempt_time=now - timedelta(seconds=100))
+    locked = client.post("/accounts/login/", {"username": "ada", "password": PASSWORD}, HTTP_USER_AGENT="browser two")
+    assert_remains(locked, COOL_OFF_SECONDS - 600)  # browser one's failures end it, not browser two's
+    AccessAttempt.objects.filter(user_agent="browser one").update(
+        attempt_time=now - timedelta(seconds=COOL_OFF_SECONDS + 1)
+    )
+    assert client.post("/accounts/login/", {"username": "ada", "password": PASSWORD}).status_code == 302
 
 
 # --- nothing secret in the logs ---------------------------------------------------------------
@@ -309,8 +489,10 @@ def test_nothing_secret_reaches_a_log_line_or_axes_tables(client, settings, user
     for secret_value in (token, near_miss, secret, password):
         assert secret_value not in raw.text
         assert secret_value not in console.text
-    stored = json.dumps([list(AccessAttempt.objects.values()), list(AccessLog.objects.values())], default=str)
-    assert "ada" in stored and BEARER_CALLER in stored
+    stored = json.dumps(
+        [list(model.objects.values()) for model in (AccessAttempt, AccessLog, AccessFailureLog)], default=str
+    )
+    assert "ada" in stored and BEARER_CALLER in stored and LINK_CALLER in stored  # the spent link was counted
     for secret_value in (token, near_miss, secret, password):
         assert secret_value not in stored
 
@@ -350,7 +532,15 @@ def test_the_production_servers_log_has_no_secret_and_its_access_lines_no_link_s
                 for _ in range(LIMIT)
             ]
             assert [a.status_code for a in answers] == [401] * (LIMIT - 1) + [429]  # through the async middleware
-            assert answers[-1].json()["code"] == "rate_limited" and answers[-1].headers["retry-after"] == "900"
+            assert answers[-1].json()["code"] == "rate_limited"
+            assert 898 <= int(answers[-1].headers["retry-after"]) <= 900
+            pressed = [
+                stranger.post("/auth/log-in-by-link", data={"secret": bad_secret(n), "csrfmiddlewaretoken": csrf})
+                for n in range(LIMIT)
+            ]
+            assert [a.status_code for a in pressed] == [400] * (LIMIT - 1) + [429]  # a link's lockout there too
+            assert 898 <= int(pressed[-1].headers["retry-after"]) <= 900
+            assert "Too many log-in links" in pressed[-1].text
     finally:
         process.stop()
     output = process.output()

@@ -16,6 +16,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -399,6 +400,125 @@ def test_the_control_endpoints_answer_on_loopback(sandbox, address):
     assert status == 200 and state["credits"] == 20.0
 
 
+# --- the control refuses what a web page on this machine can send ----------------------------
+
+
+@pytest.fixture
+def control(sandbox):
+    """A client of the sandbox, as a script on this machine is (loopback, no browser's headers),
+    and the state the sandbox had before the test sent anything."""
+    with httpx.Client(base_url=sandbox.url) as client:
+        yield client, client.get("/sandbox/state").json()
+
+
+DECLINE_EVERYTHING = {"mode": "decline", "remaining": 0, "next": "drop"}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "mode=decline&remaining=0"),  # a form post
+        ("application/x-www-form-urlencoded", json.dumps(DECLINE_EVERYTHING)),  # curl -d without -H
+        ("text/plain", json.dumps(DECLINE_EVERYTHING)),  # fetch(url, {mode: "no-cors", body: "..."})
+        ("text/plain;charset=UTF-8", json.dumps(DECLINE_EVERYTHING)),
+        (
+            "multipart/form-data; boundary=x",
+            '--x\r\nContent-Disposition: form-data; name="mode"\r\n\r\ndecline\r\n--x--',
+        ),
+        (None, json.dumps(DECLINE_EVERYTHING)),
+    ],
+)
+def test_a_post_that_is_not_json_changes_nothing(control, content_type, body):
+    client, before = control
+    headers = {"Content-Type": content_type} if content_type else {}
+    refused = client.post("/sandbox/configure", content=body, headers=headers)
+    assert refused.status_code == 415 and refused.headers["content-type"] == "application/json"
+    assert refused.json()["code"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in refused.json()["error"]
+    assert client.get("/sandbox/state").json() == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},  # a sandboxed frame, a file:// page
+        {"Origin": "http://127.0.0.1:8000"},  # the site itself is another origin too
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+)
+def test_a_json_post_from_a_web_page_changes_nothing(control, caplog, headers):
+    client, before = control
+    with caplog.at_level(logging.WARNING, logger="credits.sandbox"):
+        refused = client.post("/sandbox/configure", json=DECLINE_EVERYTHING, headers=headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "cross_origin"
+    assert "web page" in caplog.text and "evil.example" not in caplog.text  # the fact, not the header
+    assert client.get("/sandbox/state").json() == before
+
+
+def test_the_state_is_not_read_for_a_web_page_either(control):
+    client, _ = control
+    refused = client.get("/sandbox/state", headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403 and refused.json()["code"] == "cross_origin"
+    assert "access-control-allow-origin" not in refused.headers
+
+
+def test_a_preflight_is_never_granted(control):
+    client, before = control
+    preflight = client.options(
+        "/sandbox/configure",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code >= 400 and "access-control-allow-origin" not in preflight.headers
+    assert client.get("/sandbox/state").json() == before
+
+
+@pytest.mark.parametrize("body", ["[]", '"reset"', "null", "{not json", ""])
+def test_a_json_body_that_is_not_an_object_changes_nothing(control, body):
+    client, before = control
+    refused = client.post("/sandbox/configure", content=body, headers={"Content-Type": "application/json"})
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid")
+    assert client.get("/sandbox/state").json() == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Content-Type": "application/json; charset=utf-8"},
+        {"Sec-Fetch-Site": "none"},  # typed into the address bar: not a page's request
+        {"Sec-Fetch-Site": "same-origin"},
+    ],
+)
+def test_the_proper_json_post_still_works(control, headers):
+    client, before = control
+    answer = client.post(
+        "/sandbox/configure",
+        content=json.dumps(DECLINE_EVERYTHING),
+        headers={"Content-Type": "application/json", **headers},
+    )
+    assert answer.status_code == 200, answer.text
+    state = client.get("/sandbox/state").json()
+    assert (
+        (state["mode"], state["remaining"], state["next"])
+        == ("decline", 0.0, "drop")
+        != (
+            before["mode"],
+            before["remaining"],
+            before["next"],
+        )
+    )
+
+
+def test_the_landing_api_is_unchanged_by_the_control_rules(http, sandbox):
+    """The landing's API checks its token instead: a browser's headers do not matter there."""
+    answer = http.post(
+        TOPUP, json={"amountCents": 1000}, headers={"Idempotency-Key": "o", "Origin": "http://x.example"}
+    )
+    assert answer.status_code == 200
+
+
 class _Recording(SandboxLanding):
     """The command's landing, recording the host it was asked for, bound to loopback and not served."""
 
@@ -435,6 +555,19 @@ def test_the_command_serves_a_remote_host_with_allow_remote_and_loopback_without
     call_command("sandbox_landing", "--host", "localhost", "--port", "0", stdout=io.StringIO())
     call_command("sandbox_landing", "--port", "0", stdout=io.StringIO())
     assert recording == [ALL_INTERFACES, "localhost", "127.0.0.1"]
+
+
+def test_the_command_prints_a_curl_line_that_works(recording, sandbox):
+    out = io.StringIO()
+    call_command("sandbox_landing", "--port", "0", stdout=out)
+    line = next(line for line in out.getvalue().splitlines() if "curl " in line)
+    command = line[line.index("curl ") : line.index(" (README")]
+    curl = _curl(command)
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    url = re.sub(r"^http://127\.0\.0\.1:\d+", f"http://127.0.0.1:{port}", curl.url)
+    answer = httpx.request(curl.method, url, headers=curl.headers, content=curl.data)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["next"] == "decline"
 
 
 def test_the_command_line_names_the_flag():
@@ -576,21 +709,53 @@ def _words(command: str) -> list[str]:
     return shlex.split(command, comments=True)
 
 
-def _run_curl(command: str, port: int) -> httpx.Response:
-    """A README ``curl`` command against the sandbox on ``port`` (the README's is 8765)."""
+class Curl(NamedTuple):
+    method: str
+    url: str
+    headers: httpx.Headers
+    data: str | None
+
+
+def _curl(command: str) -> Curl:
+    """What a ``curl`` command line sends, as curl sends it: ``-d`` is a POST and, without a
+    ``Content-Type`` header of its own, a form post (``application/x-www-form-urlencoded``);
+    ``--json`` is a POST with ``Content-Type`` and ``Accept`` ``application/json``."""
     words = _words(command)
     assert words[0] == "curl"
-    url = next(w for w in words[1:] if "/sandbox/" in w)
-    assert url.startswith("127.0.0.1:8765/sandbox/"), url  # the address make run serves it on
-    data = words[words.index("-d") + 1] if "-d" in words else None
-    method = "POST" if data is not None or "POST" in words else "GET"
-    return httpx.request(method, f"http://127.0.0.1:{port}{url.removeprefix('127.0.0.1:8765')}", content=data)
+    method, url, data, headers = None, None, None, httpx.Headers()
+    options = iter(words[1:])
+    for word in options:
+        if word in ("-X", "--request"):
+            method = next(options)
+        elif word in ("-H", "--header"):
+            name, _, value = next(options).partition(":")
+            headers[name.strip()] = value.strip()
+        elif word in ("-d", "--data", "--data-raw", "--json"):
+            data = next(options)
+            json_body = word == "--json"
+            if json_body or "Content-Type" not in headers:
+                headers["Content-Type"] = "application/json" if json_body else "application/x-www-form-urlencoded"
+            if json_body:
+                headers.setdefault("Accept", "application/json")
+        else:
+            assert not word.startswith("-"), f"an option this test does not know: {word}"
+            url = word
+    assert url is not None, command
+    return Curl(method or ("POST" if data is not None else "GET"), url, headers, data)
+
+
+def _run_curl(command: str, port: int) -> httpx.Response:
+    """A README ``curl`` command against the sandbox on ``port`` (the README's is 8765)."""
+    curl = _curl(command)
+    assert curl.url.startswith("127.0.0.1:8765/sandbox/"), curl.url  # the address make run serves it on
+    url = f"http://127.0.0.1:{port}{curl.url.removeprefix('127.0.0.1:8765')}"
+    return httpx.request(curl.method, url, headers=curl.headers, content=curl.data)
 
 
 def test_every_command_of_try_the_failure_modes_works_as_printed(sandbox):
     section = _section("Try the failure modes")
     commands = _curls(section)
-    bodies = [json.loads(words[words.index("-d") + 1]) for words in map(_words, commands) if "-d" in words]
+    bodies = [json.loads(curl.data) for curl in map(_curl, commands) if curl.data is not None]
     asked = {body.get("next") or body.get("mode") for body in bodies} - {None}
     # Every failure mode the section promises, and the controls for running out and starting over.
     assert {"decline", "requires_action", "no_card", "late", "drop_after_charge", "rate_limited"} <= asked

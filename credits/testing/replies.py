@@ -36,6 +36,26 @@ class Reply:
 NOT_FOUND = Reply(404, {"error": "Not found.", "code": "not_found"})
 UNAUTHORIZED = Reply(401, {"error": "Invalid or missing token.", "code": "unauthorized"})
 CONTROL_REFUSED = Reply(403, {"error": "The sandbox's control endpoints answer only on loopback.", "code": "forbidden"})
+CONTROL_FROM_A_PAGE = Reply(
+    403,
+    {
+        "error": "The sandbox's control endpoints do not answer web pages (the request had an Origin or a "
+        "cross-site Sec-Fetch-Site header). Use curl or a script on this machine.",
+        "code": "cross_origin",
+    },
+)
+CONTROL_NOT_JSON = Reply(
+    415,
+    {
+        "error": "Send the changes as a JSON object with Content-Type: application/json "
+        """(curl -H 'Content-Type: application/json' -d '{"next": "decline"}'). Nothing was changed.""",
+        "code": "unsupported_media_type",
+    },
+)
+CONTROL_NOT_AN_OBJECT = Reply(
+    400,
+    {"error": 'The body must be a JSON object such as {"next": "decline"}. Nothing was changed.', "code": "invalid"},
+)
 BILLING_PAGE = Reply(200, b"<h1>Sandbox billing</h1><p>No real card is needed here.</p>", "text/html")
 NO_CREDITS = Reply(402, {"error": "No credits available.", "code": "no_credits"})
 INVALID_SPEND = Reply(400, {"error": "amountCents must be a positive integer.", "code": "invalid_amount"})

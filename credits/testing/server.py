@@ -8,8 +8,15 @@ routes requests to it and sends its replies.
 
 Control (no token needed, so it answers only to clients on loopback, 127.0.0.0/8 and ::1;
 anyone else gets 403 for any ``/sandbox...`` path): ``GET /sandbox/state`` and
-``POST /sandbox/configure`` with the changes :mod:`credits.testing.state` lists (400 for
-one that is not valid).
+``POST /sandbox/configure`` with a JSON object of the changes :mod:`credits.testing.state`
+lists (400 for one that is not valid).
+
+Loopback is not enough: any web page open in a browser on this machine can send requests to
+it. So the control also refuses what only a browser sends, a request with an ``Origin``
+header or with ``Sec-Fetch-Site`` other than ``none`` or ``same-origin`` (403), and takes a
+``POST`` only with ``Content-Type: application/json`` (415): a page cannot send that to
+another origin without a CORS preflight, which the sandbox never grants. A form post or a
+``no-cors`` fetch changes nothing. curl and scripts send neither header.
 """
 
 from __future__ import annotations
@@ -57,8 +64,10 @@ class Request:
 
 
 def _configure(state: SandboxState, request: Request) -> Reply:
+    if not isinstance(request.body, dict):
+        return replies.CONTROL_NOT_AN_OBJECT
     try:
-        state.configure(**(request.body if isinstance(request.body, dict) else {}))
+        state.configure(**request.body)
     except (TypeError, ValueError) as exc:
         return replies.invalid_control(exc)
     return Reply(200, state.snapshot())
@@ -98,8 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, body: Any) -> None:
         state = self.server.state
         route = ROUTES.get((self.command, self.path))
-        if self._refused_control():
-            reply = replies.CONTROL_REFUSED
+        refusal = self._refused_control()
+        if refusal is not None:
+            reply = refusal
         elif route is None:
             reply = replies.NOT_FOUND
         elif route.token and not self._authorized(state.token):
@@ -121,16 +131,35 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return None
 
-    def _refused_control(self) -> bool:
-        """Whether this is a request for the control endpoints (``/sandbox...``, which take no
-        token) from a client that is not on loopback, and so refused."""
+    def _refused_control(self) -> Reply | None:
+        """The refusal of a request for the control endpoints (``/sandbox...``, which take no
+        token): from a client not on loopback, from a web page, or a ``POST`` that is not JSON.
+        None for any other request."""
+        if not self.path.startswith("/sandbox"):
+            return None
         client = str(self.client_address[0])
-        if not self.path.startswith("/sandbox") or is_loopback(client):
-            return False
-        logger.warning(
-            "sandbox landing: refused %s %s from %s (control is for loopback only)", self.command, self.path, client
-        )
-        return True
+        if not is_loopback(client):
+            logger.warning(
+                "sandbox landing: refused %s %s from %s (control is for loopback only)", self.command, self.path, client
+            )
+            return replies.CONTROL_REFUSED
+        if self._from_a_page():
+            logger.warning(
+                "sandbox landing: refused %s %s, sent by a web page (Origin or Sec-Fetch-Site)", self.command, self.path
+            )
+            return replies.CONTROL_FROM_A_PAGE
+        if self.command == "POST" and self.headers.get_content_type() != "application/json":
+            return replies.CONTROL_NOT_JSON
+        return None
+
+    def _from_a_page(self) -> bool:
+        """Whether a browser sent this on a web page's behalf: only browsers add ``Origin`` (to
+        every cross-origin request, and to any POST) or a ``Sec-Fetch-Site`` saying the request
+        came from another site."""
+        if "Origin" in self.headers:
+            return True
+        fetched_from = self.headers.get("Sec-Fetch-Site")
+        return fetched_from is not None and fetched_from.strip().lower() not in ("none", "same-origin")
 
     def _authorized(self, token: str) -> bool:
         given = self.headers.get("Authorization", "")

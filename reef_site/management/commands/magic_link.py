@@ -18,7 +18,8 @@ START_FIRST = (
 
 class Command(BaseCommand):
     help = (
-        "Print a single-use log-in link for a user (valid for 10 minutes). "
+        "Print a single-use log-in link for a user (valid for 10 minutes); the user's older unused links "
+        "stop working. "
         "Not for staff or superusers unless MAGIC_LINKS['FOR_STAFF'] is on. "
         "Beside `make run`, `make link` (USER=... for another user) runs this with the demo's settings."
     )

@@ -27,8 +27,8 @@ def _json_object(raw: str) -> dict[str, Any]:
 class Command(BaseCommand):
     help = (
         "Run the sandbox landing (a stand-in billing service) over HTTP, with the site's token. While it runs, "
-        "POST /sandbox/configure (loopback only) sets how it answers: "
-        '{"next": "decline"} for the next top-up, {"mode": "decline"} for all, {"remaining": 0} to run the '
+        "POST /sandbox/configure (loopback only, a JSON body with Content-Type: application/json) sets how it "
+        'answers: {"next": "decline"} for the next top-up, {"mode": "decline"} for all, {"remaining": 0} to run the '
         'credits out, {"reset": true} to start over (README, "Try the failure modes").'
     )
 
@@ -86,7 +86,7 @@ class Command(BaseCommand):
         self.stdout.write(started + ")")
         self.stdout.write(
             f"Control it from this machine, e.g. the next top-up declines: curl -X POST {landing.url}/sandbox/configure "
-            """-d '{"next": "decline"}' (README, "Try the failure modes")."""
+            """-H 'Content-Type: application/json' -d '{"next": "decline"}' (README, "Try the failure modes")."""
         )
         try:
             landing.serve_forever()
