@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -22,16 +20,15 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import settlement
+from .forms import AutoTopupForm
 from .models import UNSETTLED, AutoTopup, SettledBy, Status, TopupAttempt, format_dollars
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[TopupAttempt]
     _AutoAdmin = admin.ModelAdmin[AutoTopup]
-    _AutoForm = forms.ModelForm[AutoTopup]
 else:
     _ModelAdmin = admin.ModelAdmin
     _AutoAdmin = admin.ModelAdmin
-    _AutoForm = forms.ModelForm
 
 
 # One word per status and per settler for the list's cells; the full label is their tooltip.
@@ -179,36 +176,6 @@ class TopupAttemptAdmin(_ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-class AutoTopupForm(_AutoForm):
-    """The same rules as ``PUT auto-topup``: a threshold above $0, a valid top-up amount, a cap
-    of at least one top-up."""
-
-    class Meta:
-        model = AutoTopup
-        fields = ("enabled", "threshold_cents", "amount_cents", "monthly_cap_cents")
-
-    def clean_threshold_cents(self) -> int:
-        from .amounts import validate_threshold_cents
-
-        return validate_threshold_cents(int(self.cleaned_data["threshold_cents"]))
-
-    def clean_amount_cents(self) -> int:
-        from .amounts import validate_amount_cents
-
-        value = self.cleaned_data["amount_cents"]
-        validate_amount_cents(value)
-        return int(value)
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        amount, cap = data.get("amount_cents"), data.get("monthly_cap_cents")
-        if amount is not None and cap is not None and cap < amount:
-            raise ValidationError(
-                {"monthly_cap_cents": _("The monthly cap must be at least the amount of one top-up.")}
-            )
-        return data
 
 
 # What the rule keeps about itself: shown in the admin, never edited there.

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from .conf import CreditsSettings, get_settings
-from .models import format_dollars
+from .words import msg_range
 
 
 def validate_amount_cents(value: object, conf: CreditsSettings | None = None) -> int:
@@ -25,11 +25,7 @@ def validate_amount_cents(value: object, conf: CreditsSettings | None = None) ->
             _("Top-ups are in whole dollars: amountCents must be a multiple of 100."), code="invalid_amount"
         )
     if not conf.MIN_AMOUNT_CENTS <= value <= conf.MAX_AMOUNT_CENTS:
-        raise ValidationError(
-            _("A top-up must be from %(min)s to %(max)s.")
-            % {"min": format_dollars(conf.MIN_AMOUNT_CENTS), "max": format_dollars(conf.MAX_AMOUNT_CENTS)},
-            code="invalid_amount",
-        )
+        raise ValidationError(msg_range(conf), code="invalid_amount")
     return value
 
 

@@ -26,13 +26,17 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import autotopup, client
 from . import balance as balances
-from .amounts import validate_amount_cents, validate_threshold_cents
-from .claims import is_valid_key
+from .amounts import validate_amount_cents
+from .codes import Code, Source, Status
 from .conf import get_settings
-from .models import Source, Status, TopupAttempt, format_dollars
-from .outcomes import Answer, error, status_text
+from .exceptions import BalanceUnavailable, LandingBusy, LandingNotConfigured
+from .forms import AutoTopupForm
+from .models import TopupAttempt
+from .outcomes import Answer, error
 from .permissions import amay_top_up, awho_to_ask, refusal_sentence
 from .topups import arequest_topup
+from .wire import is_valid_key
+from .words import format_dollars, status_text
 
 MAX_BODY_BYTES = 4096
 BROWSER_SOURCES = (Source.HEADER, Source.INLINE, Source.FORM, Source.API)
@@ -57,7 +61,7 @@ def respond(answer: Answer) -> JsonResponse:
 
 def _not_allowed(methods: tuple[str, ...]) -> JsonResponse:
     response = respond(
-        error(405, "method_not_allowed", _("Use %(method)s for this address.") % {"method": " or ".join(methods)})
+        error(405, Code.METHOD_NOT_ALLOWED, _("Use %(method)s for this address.") % {"method": " or ".join(methods)})
     )
     response["Allow"] = ", ".join(methods)
     return response
@@ -74,10 +78,10 @@ def _refusal(
 ) -> JsonResponse | None:
     """The JSON 401 for an anonymous caller, the JSON 403 for a failed CSRF check, or None."""
     if not authenticated:
-        return respond(error(401, "not_authenticated", _("Log in to add credits.")))
+        return respond(error(401, Code.NOT_AUTHENTICATED, _("Log in to add credits.")))
     if request.method not in SAFE_METHODS and _csrf_refused(request, view, args, kwargs):
         message = _("The page's security token is missing or stale. Reload the page and try again.")
-        return respond(error(403, "csrf_failed", message))
+        return respond(error(403, Code.CSRF_FAILED, message))
     return None
 
 
@@ -139,22 +143,26 @@ def read_body(request: HttpRequest) -> dict[str, Any] | Answer:
     or the 400 that says what is wrong with it."""
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-        return error(400, "invalid_json", _("The request body is larger than 4 KiB."))
+        return error(400, Code.INVALID_JSON, _("The request body is larger than 4 KiB."))
     return parse_body(request.read(MAX_BODY_BYTES + 1))
 
 
 def parse_body(raw: bytes) -> dict[str, Any] | Answer:
     """The request's JSON object, or the 400 that says what is wrong with it."""
     if len(raw) > MAX_BODY_BYTES:
-        return error(400, "invalid_json", _("The request body is larger than 4 KiB."))
+        return error(400, Code.INVALID_JSON, _("The request body is larger than 4 KiB."))
     try:
         data = json.loads(
             raw.decode("utf-8"), object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant
         )
     except (ValueError, RecursionError):
-        return error(400, "invalid_json", _('The request body must be a JSON object, such as {"amountCents": 1000}.'))
+        return error(
+            400, Code.INVALID_JSON, _('The request body must be a JSON object, such as {"amountCents": 1000}.')
+        )
     if not isinstance(data, dict):
-        return error(400, "invalid_json", _('The request body must be a JSON object, such as {"amountCents": 1000}.'))
+        return error(
+            400, Code.INVALID_JSON, _('The request body must be a JSON object, such as {"amountCents": 1000}.')
+        )
     return data
 
 
@@ -166,23 +174,25 @@ async def topup_credits(request: HttpRequest) -> JsonResponse:
     """``POST topup-credits``: async, so waiting on the landing holds no server thread."""
     user = await request.auser()  # loaded by the log-in check already
     if not await amay_top_up(user):  # before the body: nothing is read, recorded or sent
-        return respond(error(403, "forbidden", refusal_sentence(await awho_to_ask())))
+        return respond(error(403, Code.FORBIDDEN, refusal_sentence(await awho_to_ask())))
     data = read_body(request)
     if isinstance(data, Answer):
         return respond(data)
     try:
         amount = validate_amount_cents(data.get("amountCents"))
     except ValidationError as exc:
-        return respond(error(400, "invalid_amount", exc.messages[0]))
+        return respond(error(400, Code.INVALID_AMOUNT, exc.messages[0]))
     source = data.get("source", Source.API)
     if source not in BROWSER_SOURCES:  # "auto" is the background's own, never a browser's
         return respond(
-            error(400, "invalid_source", _("source must be one of: %(names)s.") % {"names": ", ".join(BROWSER_SOURCES)})
+            error(
+                400, Code.INVALID_SOURCE, _("source must be one of: %(names)s.") % {"names": ", ".join(BROWSER_SOURCES)}
+            )
         )
     key = request.headers.get("Idempotency-Key")
     if key is not None and not is_valid_key(key):
         return respond(
-            error(400, "invalid_idempotency_key", _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
+            error(400, Code.INVALID_IDEMPOTENCY_KEY, _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
         )
     return respond(await arequest_topup(user, amount, key=key, source=source))  # type: ignore[arg-type]
 
@@ -200,7 +210,7 @@ def topup_seen(request: HttpRequest) -> JsonResponse:
     except ValueError:
         attempt_id = None
     if attempt_id is None:
-        return respond(error(400, "invalid_attempt", _("attempt must be the id of one of your top-ups.")))
+        return respond(error(400, Code.INVALID_ATTEMPT, _("attempt must be the id of one of your top-ups.")))
     owner = request.user.pk
     assert owner is not None  # json_endpoint let only a logged-in user through
     TopupAttempt.objects.filter(pk=attempt_id, user_id=owner, status=Status.SUCCEEDED).update(outcome_shown=True)
@@ -212,18 +222,18 @@ async def credits_balance(request: HttpRequest) -> JsonResponse:
     """``GET credits``: the team's balance, the landing's own shape."""
     try:
         balance = await balances.aget_balance()
-    except client.LandingBusy:
+    except LandingBusy:
         logger.warning("balance: not asked, too many landing calls in flight")
-        return respond(error(503, "busy", _("The balance cannot be read right now. Please try again in a moment.")))
-    except client.LandingNotConfigured:
+        return respond(error(503, Code.BUSY, _("The balance cannot be read right now. Please try again in a moment.")))
+    except LandingNotConfigured:
         logger.warning("balance: not asked, no landing token is configured")
         return respond(
-            error(503, "not_configured", _("The balance is not available: top-ups are not set up on this site."))
+            error(503, Code.NOT_CONFIGURED, _("The balance is not available: top-ups are not set up on this site."))
         )
-    except balances.BalanceUnavailable as exc:
+    except BalanceUnavailable as exc:
         logger.warning("balance: the landing gave no usable balance (%s)", client.redact(str(exc)))
         return respond(
-            error(502, "upstream_unavailable", _("The balance cannot be read from the billing service right now."))
+            error(502, Code.UPSTREAM_UNAVAILABLE, _("The balance cannot be read from the billing service right now."))
         )
     return JsonResponse(balance)
 
@@ -249,7 +259,7 @@ def recent_topups(request: HttpRequest) -> JsonResponse:
     """``{"topups": [...]}``: the user's last ``CREDITS["RECENT_TOPUPS"]`` attempts, newest first."""
     limit = get_settings().RECENT_TOPUPS
     if limit <= 0:
-        return respond(error(404, "not_found", _("Recent top-ups are turned off on this site.")))
+        return respond(error(404, Code.NOT_FOUND, _("Recent top-ups are turned off on this site.")))
     attempts = TopupAttempt.objects.filter(user=request.user).order_by("-created_at")[:limit]  # type: ignore[misc]
     return JsonResponse({"topups": [attempt_json(a) for a in attempts]})
 
@@ -258,11 +268,12 @@ def recent_topups(request: HttpRequest) -> JsonResponse:
 
 
 def _invalid(message: str) -> Answer:
-    return error(400, "invalid_auto_topup", message)
+    return error(400, Code.INVALID_AUTO_TOPUP, message)
 
 
 def validate_auto_topup(data: dict[str, Any]) -> dict[str, Any] | Answer:
-    """The four values as keyword arguments of :func:`credits.autotopup.update`, or the 400."""
+    """The four values as keyword arguments of :func:`credits.autotopup.update`, or the 400:
+    JSON's own types here (an integer, not a string), the rules in :class:`AutoTopupForm`."""
     enabled = data.get("enabled")
     if not isinstance(enabled, bool):
         return _invalid(_("enabled must be true or false."))
@@ -277,19 +288,17 @@ def validate_auto_topup(data: dict[str, Any]) -> dict[str, Any] | Answer:
         if not 0 <= value <= autotopup.MAX_CENTS:
             return _invalid(_("%(name)s must not be negative.") % {"name": name})
         values[name] = value
-    try:
-        validate_threshold_cents(values["thresholdCents"])
-        validate_amount_cents(values["amountCents"])
-    except ValidationError as exc:
-        return _invalid(exc.messages[0])
-    if values["monthlyCapCents"] < values["amountCents"]:
-        return _invalid(_("The monthly cap must be at least the amount of one top-up."))
-    return {
-        "enabled": enabled,
-        "threshold_cents": values["thresholdCents"],
-        "amount_cents": values["amountCents"],
-        "monthly_cap_cents": values["monthlyCapCents"],
-    }
+    form = AutoTopupForm(
+        {
+            "enabled": enabled,
+            "threshold_cents": values["thresholdCents"],
+            "amount_cents": values["amountCents"],
+            "monthly_cap_cents": values["monthlyCapCents"],
+        }
+    )
+    if not form.is_valid():
+        return _invalid(str(next(iter(form.errors.values()))[0]))
+    return dict(form.cleaned_data)
 
 
 @json_endpoint("GET", "PUT")
@@ -298,7 +307,7 @@ def auto_topup(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return JsonResponse(autotopup.state(request.user))
     if not request.user.has_perm(autotopup.PERMISSION):
-        return respond(error(403, "forbidden", _("Only a team member allowed to manage auto top-up can change it.")))
+        return respond(error(403, Code.FORBIDDEN, _("Only a team member allowed to manage auto top-up can change it.")))
     data = read_body(request)
     if isinstance(data, Answer):
         return respond(data)

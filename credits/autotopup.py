@@ -1,9 +1,10 @@
 """The auto top-up rule (docs/contract.md section 7).
 
-When the site learns the balance from the landing (:func:`observe`: a balance refresh, a
+When the site learns the balance from the landing (:func:`observe`, also on the
+``balance_read`` signal that :mod:`credits.balance` sends: a balance refresh, a
 task that ran out of credits, a successful top-up's answer) and ``remaining`` is below the
 threshold, one drop is claimed on the singleton :class:`~credits.models.AutoTopup` row with
-one conditional UPDATE (enabled, armed, nothing in flight), and :func:`credits.tasks.run_auto_topup`
+one conditional UPDATE (enabled, armed, nothing in flight), and :func:`run_auto_topup`
 is queued in the same transaction. The task (:func:`charge`) runs the ordinary top-up flow
 under the key made at claim time, with source ``auto``, in the name of the user who last
 turned it on: claims, limits, audit and settlement are shared, and a crash re-sends the same
@@ -35,11 +36,14 @@ from django.db.models import Q, Sum
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_tasks import task
 
-from . import tasks
+from .codes import UNSETTLED, Code, Source, Status
 from .conf import get_settings
-from .models import UNSETTLED, AutoTopup, Source, Status, TopupAttempt
-from .signals import auto_topup_disabled, send_robustly, topup_failed, topup_succeeded
+from .db import enqueue_with_the_commit
+from .models import AutoTopup, TopupAttempt
+from .signals import auto_topup_disabled, balance_read, send_robustly, topup_failed, topup_succeeded
+from .topups import request_topup
 
 logger = logging.getLogger("credits")
 
@@ -187,7 +191,7 @@ def _observe(remaining: float, read_at: datetime) -> str:
         )
         if not claimed:
             return "lost"  # another reading claimed this drop
-        tasks.schedule_auto_topup(key, using)
+        schedule_auto_topup(key, using)
     logger.info("auto top-up %s: claimed at remaining=%s cents", key, remaining_cents)
     return "claimed"
 
@@ -216,8 +220,6 @@ def _release(key: str, **changes: Any) -> int:
 
 def charge(key: str) -> str:
     """Run the ordinary top-up flow for the drop claimed under ``key`` (the task's body)."""
-    from .topups import request_topup
-
     row = AutoTopup.objects.filter(pk=AutoTopup.SINGLETON_PK).select_related("enabled_by").first()
     if row is None or row.in_flight_key != key:
         return "superseded"
@@ -241,10 +243,10 @@ def charge(key: str) -> str:
         return str(answer.status)  # an outcome was (or will be, by settlement) written: the signals say
     # The flow refused before anything was sent: nothing was charged.
     code = str(answer.body.get("code", ""))
-    if code == "earlier_topup_succeeded":
+    if code == Code.EARLIER_TOPUP_SUCCEEDED:
         _release(key, failures_in_a_row=0)
         return code
-    if code == "earlier_in_progress":
+    if code == Code.EARLIER_IN_PROGRESS:
         _release(key, armed=True)  # their own top-up is under way: the next low reading looks again
         return code
     _failed(key, str(answer.body.get("error") or code))
@@ -255,7 +257,26 @@ def _attempts(key: str) -> Any:
     return TopupAttempt.objects.filter(source=Source.AUTO, idempotency_key=key)
 
 
+@task()
+def run_auto_topup(key: str) -> str:
+    """Charge the automatic top-up claimed under ``key`` (:func:`charge`), in the background."""
+    return charge(key)
+
+
+def schedule_auto_topup(key: str, using: str = "default") -> None:
+    """Queue :func:`run_auto_topup`: in the claim's transaction with the database backend on
+    the same database, else right after the commit (a lost enqueue is released as stale)."""
+    enqueue_with_the_commit(
+        run_auto_topup, (key,), using, f"auto top-up {key} could not be queued; it is released once stale"
+    )
+
+
 # --- outcomes -----------------------------------------------------------------------------
+
+
+@receiver(balance_read, dispatch_uid="credits.autotopup.balance_read")
+def _on_balance_read(sender: Any, balance: dict[str, float], asked: datetime, **kwargs: Any) -> None:
+    observe(balance["remaining"], asked)
 
 
 @receiver(topup_succeeded, sender=TopupAttempt, dispatch_uid="credits.autotopup.succeeded")

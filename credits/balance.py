@@ -9,47 +9,45 @@ is the app's own and may change.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.cache import caches
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from . import client
+from .codes import Status
 from .conf import get_settings
 from .db import give_back_connections
+from .exceptions import BalanceUnavailable, LandingBusy, LandingError, LandingNotConfigured
+from .models import TopupAttempt
+from .signals import balance_read, send_robustly
+from .wire import LandingResponse, parse_balance
+
+__all__ = [
+    "BalanceUnavailable",
+    "aget_balance",
+    "cached_balance",
+    "get_balance",
+    "last_topup_at",
+    "parse_balance",
+    "peek_balance",
+    "read_balance",
+    "remember_balance",
+]
 
 logger = logging.getLogger(__name__)
 
 CACHE_KEY = "credits:balance"
-FIELDS = ("credits", "spend", "remaining")
-
-
-class BalanceUnavailable(Exception):
-    """The landing did not give a usable balance."""
-
-
-def parse_balance(data: Any) -> dict[str, float] | None:
-    """``{"credits", "spend", "remaining"}`` as floats when ``data`` carries all three."""
-    if not isinstance(data, dict):
-        return None
-    balance = {}
-    for name in FIELDS:
-        value = data.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return None
-        balance[name] = float(value)
-    return balance
 
 
 def get_balance() -> dict[str, float]:
     """The cached balance, or a fresh one from the landing.
 
-    Raises ``client.LandingNotConfigured`` without a token, ``client.LandingBusy`` when too
+    Raises ``LandingNotConfigured`` without a token, ``LandingBusy`` when too
     many landing calls are in flight, and ``BalanceUnavailable`` when the landing cannot be
     reached or answers badly. Never a made-up zero.
     """
@@ -109,21 +107,15 @@ def peek_balance() -> tuple[dict[str, float], datetime] | None:
 def last_topup_at(since: datetime) -> datetime | None:
     """When the latest top-up that went through after ``since`` landed (answered at once, or
     settled later), by anyone on the team: the credits are shared. None when none did."""
-    from django.db.models import Max, Q
-
-    from .models import Status, TopupAttempt
-
     landed = TopupAttempt.objects.filter(Q(finished_at__gt=since) | Q(settled_at__gt=since), status=Status.SUCCEEDED)
     times = landed.aggregate(finished=Max("finished_at"), settled=Max("settled_at"))
     return max((t for t in times.values() if t is not None), default=None)
 
 
 def _observe(balance: dict[str, float], asked: datetime) -> None:
-    """A fresh reading from the landing, asked for at ``asked``: the auto top-up rule looks
-    at it (never raises)."""
-    from .autotopup import observe
-
-    observe(balance["remaining"], asked)
+    """A fresh reading from the landing, asked for at ``asked``: whoever listens (the auto
+    top-up rule) looks at it; a failing receiver is logged, never raised."""
+    send_robustly(balance_read, None, balance=balance, asked=asked)
 
 
 @contextmanager
@@ -132,13 +124,13 @@ def _landing_failures() -> Iterator[None]:
     landing call becomes ``BalanceUnavailable``."""
     try:
         yield
-    except (client.LandingNotConfigured, client.LandingBusy):
+    except (LandingNotConfigured, LandingBusy):
         raise
-    except client.LandingError as exc:
+    except LandingError as exc:
         raise BalanceUnavailable(str(exc)) from exc
 
 
-def _balance_of(response: client.LandingResponse) -> dict[str, float]:
+def _balance_of(response: LandingResponse) -> dict[str, float]:
     balance = parse_balance(response.data) if 200 <= response.status < 300 else None
     if balance is None:
         raise BalanceUnavailable(f"the landing answered {response.status} without a balance")

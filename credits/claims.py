@@ -2,47 +2,49 @@
 
 A claim ends in a new ``pending`` attempt (written, with its settlement scheduled, before
 the landing is called), in the key's earlier attempt whose outcome is not known yet (the
-retry settles it), or in a :class:`~credits.outcomes.Refused` answer: a replay, 409
-``in_progress``, 409 ``earlier_in_progress`` (another of the user's top-ups is still in
-flight), 409 ``unsettled``, 422 ``idempotency_mismatch`` or 429 ``rate_limited``.
+retry settles it), in :data:`SETTLE_FIRST` (the user has earlier attempts to settle, or a
+success to tell, first: :func:`credits.settlement.settle_earlier`), or in the answer that
+stops it: a replay, 409 ``in_progress``, 409 ``earlier_in_progress`` (another of the user's
+top-ups is still in flight), 409 ``unsettled``, 422 ``idempotency_mismatch`` or 429
+``rate_limited``.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from . import tasks
+from .codes import UNSETTLED, Code, Status
 from .conf import CreditsSettings
-from .models import UNSETTLED, Status, TopupAttempt, format_dollars
-from .outcomes import Answer, Refused, error, msg_earlier_in_progress, msg_unsettled
+from .models import TopupAttempt
+from .outcomes import Answer, error
+from .settlement import schedule_settlement
+from .wire import is_valid_key, new_upstream_key
+from .words import (
+    msg_daily_limit,
+    msg_earlier_in_progress,
+    msg_hourly_limit,
+    msg_in_progress,
+    msg_mismatch,
+    msg_unsettled,
+)
 
-KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
+__all__ = ["SETTLE_FIRST", "Claim", "claim", "is_valid_key", "replay", "unsent_attempt"]
 
 
-def is_valid_key(key: str) -> bool:
-    return KEY_PATTERN.fullmatch(key) is not None
+class _SettleFirst:
+    """The user has earlier attempts to settle, or a success to tell, before this top-up; nothing was written."""
 
 
-def new_upstream_key() -> str:
-    """A key for the landing, made once per ``(user, Idempotency-Key)``: two users' keys, or
-    two intended top-ups, never meet there."""
-    return f"reef-{uuid.uuid4().hex}"
-
-
-class SettleFirst(Exception):
-    """The user has earlier attempts to settle, or a success to tell, before this top-up
-    (:func:`credits.settlement.settle_earlier`); nothing was written."""
+SETTLE_FIRST: Final = _SettleFirst()
 
 
 @dataclass(frozen=True)
@@ -53,26 +55,23 @@ class Claim:
 
 def claim(
     user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings, *, settle_first: bool
-) -> Claim:
-    """Claim the key, or raise :class:`Refused` with the answer the existing claim implies.
+) -> Claim | Answer | _SettleFirst:
+    """Claim the key, or the answer the existing claims imply (a refusal is audited first).
 
-    With ``settle_first``, raises :class:`SettleFirst` before anything else when the user has
-    earlier attempts to settle first (the same read finds them: no query of its own when
-    there are none, as is usual).
+    With ``settle_first``, :data:`SETTLE_FIRST` before anything else when the user has earlier
+    attempts to settle first (the same read finds them: no query of its own when there are
+    none, as is usual).
     """
     try:
-        claimed = _claim(user, key, amount_cents, source, conf, settle_first)
+        return _claim(user, key, amount_cents, source, conf, settle_first)
     except IntegrityError:
         # Another request took the key between our read and our insert: answer as its claim does.
-        claimed = _claim(user, key, amount_cents, source, conf, settle_first)
-    if isinstance(claimed, Answer):
-        raise Refused(claimed)  # outside the transaction, so what the refusal wrote is kept
-    return claimed
+        return _claim(user, key, amount_cents, source, conf, settle_first)
 
 
 def _claim(
     user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings, settle_first: bool
-) -> Claim | Answer:
+) -> Claim | Answer | _SettleFirst:
     now = timezone.now()
     window = now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS)
     with transaction.atomic():
@@ -89,7 +88,7 @@ def _claim(
             )
         )
         if settle_first and any(_to_settle_first(row, key, now, window) for row in recent):
-            raise SettleFirst  # rolls back nothing but the lock: nothing was written
+            return SETTLE_FIRST  # nothing was written
         rows = sorted((row for row in recent if row.idempotency_key == key), key=lambda row: row.created_at)
         if any(row.amount_cents != amount_cents for row in rows):
             return _mismatch()
@@ -101,14 +100,14 @@ def _claim(
         earlier = next((row for row in recent if row.is_unsettled_at(now)), None)
         if earlier is not None:
             # Another attempt became unsettled after the settle-first step looked: nothing new goes out.
-            return error(409, "unsettled", msg_unsettled(earlier.amount_cents), attempt=str(earlier.pk))
+            return error(409, Code.UNSETTLED, msg_unsettled(earlier.amount_cents), attempt=str(earlier.pk))
         in_flight = next((row for row in recent if row.status == Status.PENDING and row.idempotency_key != key), None)
         if in_flight is not None:
             # One top-up in flight per person: a second tab or a reload waits for the first's
             # answer instead of charging again (decided here, under the user's row lock).
             return error(
                 409,
-                "earlier_in_progress",
+                Code.EARLIER_IN_PROGRESS,
                 msg_earlier_in_progress(in_flight.amount_cents),
                 attempt=str(in_flight.pk),
                 amountCents=in_flight.amount_cents,
@@ -128,7 +127,7 @@ def _claim(
         )
         # In this transaction where the task backend allows it: a crash after the commit
         # leaves a pending attempt with its settlement already queued.
-        tasks.schedule_settlement(attempt)
+        schedule_settlement(attempt)
         return Claim(attempt, is_new=True)
 
 
@@ -152,12 +151,7 @@ def _existing(live: TopupAttempt, now: datetime, conf: CreditsSettings) -> Claim
             TopupAttempt.objects.filter(pk=live.pk).update(outcome_shown=True)
         return replay(live)
     if live.status == Status.PENDING and live.settle_at is not None and live.settle_at > now:
-        return error(
-            409,
-            "in_progress",
-            _("This top-up is still being processed. Wait a moment, then check your balance."),
-            attempt=str(live.pk),
-        )
+        return error(409, Code.IN_PROGRESS, msg_in_progress(), attempt=str(live.pk))
     return Claim(live, is_new=False)
 
 
@@ -186,11 +180,7 @@ def replay(attempt: TopupAttempt) -> Answer:
 
 
 def _mismatch() -> Answer:
-    return error(
-        422,
-        "idempotency_mismatch",
-        _("This Idempotency-Key was already used for a different amount. Use a new key for a new top-up."),
-    )
+    return error(422, Code.IDEMPOTENCY_MISMATCH, msg_mismatch())
 
 
 # --- The limits (counted in the database, so they hold across processes) --------------------
@@ -206,20 +196,15 @@ def _limit_refusal(
     day = [row for row in recent if row.created_at >= now - timedelta(days=1) and row.status != Status.REFUSED]
     hour = sorted(row.created_at for row in day if row.created_at >= now - timedelta(hours=1))
     if len(hour) >= conf.MAX_ATTEMPTS_PER_HOUR:
-        return _rate_limited(
-            _("You have reached the limit of %(count)d top-ups an hour.") % {"count": conf.MAX_ATTEMPTS_PER_HOUR},
-            _seconds_until(hour[0] if hour else None, timedelta(hours=1), now),
-        )
+        wait = _seconds_until(hour[0] if hour else None, timedelta(hours=1), now)
+        return _rate_limited(msg_hourly_limit(conf.MAX_ATTEMPTS_PER_HOUR, _minutes(wait)), wait)
     # Dollars for the day: each intended top-up (one key) counts once, retries included.
     per_key: dict[str, int] = {}
     for row in day:
         per_key[row.idempotency_key] = max(per_key.get(row.idempotency_key, 0), row.amount_cents)
     if sum(per_key.values()) + amount_cents > conf.MAX_CENTS_PER_DAY:
-        return _rate_limited(
-            _("This top-up would pass the limit of %(amount)s a day.")
-            % {"amount": format_dollars(conf.MAX_CENTS_PER_DAY)},
-            _seconds_until(min((row.created_at for row in day), default=None), timedelta(days=1), now),
-        )
+        wait = _seconds_until(min((row.created_at for row in day), default=None), timedelta(days=1), now)
+        return _rate_limited(msg_daily_limit(conf.MAX_CENTS_PER_DAY, _minutes(wait)), wait)
     return None
 
 
@@ -235,7 +220,7 @@ def _record_refusal(
         upstream_key=upstream_key,
         status=Status.REFUSED,
         first_status=Status.REFUSED,
-        error_code="rate_limited",
+        error_code=Code.RATE_LIMITED,
         error_message=refusal.body["error"],
         response_status=429,
         response_body=refusal.body,
@@ -249,7 +234,9 @@ def _seconds_until(oldest: datetime | None, window: timedelta, now: datetime) ->
     return max(1, math.ceil((oldest + window - now).total_seconds()))
 
 
-def _rate_limited(sentence: str, wait: int) -> Answer:
-    minutes = max(1, math.ceil(wait / 60))
-    message = sentence + " " + _("Please try again in %(minutes)d min.") % {"minutes": minutes}
-    return Answer(429, {"error": message, "code": "rate_limited"}, {"Retry-After": str(wait)})
+def _minutes(seconds: int) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+def _rate_limited(message: str, wait: int) -> Answer:
+    return Answer(429, {"error": message, "code": Code.RATE_LIMITED}, {"Retry-After": str(wait)})

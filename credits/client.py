@@ -28,52 +28,40 @@ import os
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 
 from . import __version__
 from .conf import CreditsSettings, get_settings
+from .exceptions import (
+    LandingBusy,
+    LandingError,
+    LandingNoAnswer,
+    LandingNotConfigured,
+    LandingTimeout,
+    LandingUnreachable,
+)
+from .wire import REDACTED, LandingResponse, redact_token
+
+__all__ = [
+    "REDACTED",
+    "LandingBusy",
+    "LandingError",
+    "LandingNoAnswer",
+    "LandingNotConfigured",
+    "LandingResponse",
+    "LandingTimeout",
+    "LandingUnreachable",
+    "acredits",
+    "atopup",
+    "credits",
+    "redact",
+    "topup",
+]
 
 USER_AGENT = f"reef-credits/{__version__} (+django; httpx/{httpx.__version__})"
-REDACTED = "[redacted]"
 T = TypeVar("T")
-
-
-class LandingError(Exception):
-    """Base class: the landing could not give an answer."""
-
-
-class LandingNotConfigured(LandingError):
-    """No token is configured, so nothing is sent."""
-
-
-class LandingBusy(LandingError):
-    """Too many landing calls are in flight in this process: nothing was sent."""
-
-
-class LandingUnreachable(LandingError):
-    """No connection could be made: nothing was sent, so nothing was charged."""
-
-
-class LandingTimeout(LandingError):
-    """The request was sent but no whole answer came before the deadline: the outcome is unknown."""
-
-
-class LandingNoAnswer(LandingError):
-    """The request was sent but the connection broke before an answer: outcome unknown."""
-
-
-@dataclass(frozen=True)
-class LandingResponse:
-    status: int
-    data: Any  # the decoded JSON body, or None when the body is not JSON
-    retry_after: str | None = None
-
-    @property
-    def is_json_object(self) -> bool:
-        return isinstance(self.data, dict)
 
 
 class _LandingLoop:
@@ -174,8 +162,7 @@ def redact(text: str) -> str:
     Public: a host scrubs text with it before showing or storing it, such as an agent's error
     that may quote a landing call (chat.services does). The rest of this module is the app's own.
     """
-    token = get_settings().AUTH_TOKEN
-    return text.replace(token, REDACTED) if token else text
+    return redact_token(text, get_settings().AUTH_TOKEN)
 
 
 async def _send(

@@ -1,13 +1,23 @@
-"""The top-up form for pages without JavaScript: whole dollars in, validated cents out."""
+"""The app's forms: the top-up form for pages without JavaScript (whole dollars in, validated
+cents out) and the auto top-up setting's form, which ``PUT auto-topup``, the admin and the
+pages share, so its rules live here once."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .amounts import validate_amount_cents
-from .claims import is_valid_key
+from .amounts import validate_amount_cents, validate_threshold_cents
+from .models import AutoTopup
+from .wire import is_valid_key
+
+if TYPE_CHECKING:
+    _AutoForm = forms.ModelForm[AutoTopup]
+else:
+    _AutoForm = forms.ModelForm
 
 
 class TopupForm(forms.Form):
@@ -39,3 +49,27 @@ class TopupForm(forms.Form):
         if key and not is_valid_key(key):
             raise ValidationError(_("The form's idempotency key is not valid. Reload the page and try again."))
         return key
+
+
+class AutoTopupForm(_AutoForm):
+    """The auto top-up setting's rules, for ``PUT auto-topup``, the admin and the pages: a
+    threshold above $0, a valid top-up amount, a monthly cap of at least one top-up."""
+
+    class Meta:
+        model = AutoTopup
+        fields = ("enabled", "threshold_cents", "amount_cents", "monthly_cap_cents")
+
+    def clean_threshold_cents(self) -> int:
+        return validate_threshold_cents(int(self.cleaned_data["threshold_cents"]))
+
+    def clean_amount_cents(self) -> int:
+        return validate_amount_cents(int(self.cleaned_data["amount_cents"]))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        amount, cap = data.get("amount_cents"), data.get("monthly_cap_cents")
+        if amount is not None and cap is not None and cap < amount:
+            raise ValidationError(
+                {"monthly_cap_cents": _("The monthly cap must be at least the amount of one top-up.")}
+            )
+        return data

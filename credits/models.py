@@ -9,33 +9,10 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .codes import UNSETTLED, SettledBy, Source, Status
+from .words import format_dollars
 
-class Status(models.TextChoices):
-    PENDING = "pending", _("Pending: sent, or about to be; a charge may have happened")
-    SUCCEEDED = "succeeded", _("Succeeded")
-    DECLINED = "declined", _("Declined by the billing service")
-    ERROR = "error", _("Error: nothing was charged")
-    UNKNOWN = "unknown", _("Unknown: check the balance before trying again")
-    REFUSED = "refused", _("Refused here (limit reached): never sent")
-
-
-UNSETTLED = (Status.PENDING, Status.UNKNOWN)
-
-
-class SettledBy(models.TextChoices):
-    RETRY = "retry", _("A retry with the same key")
-    NEXT_TOPUP = "next_topup", _("The user's next top-up")
-    BACKGROUND = "background", _("The background worker")
-    SWEEP = "sweep", _("The settle_topups command")
-    ADMIN = "admin", _("Settle now, in the admin")
-
-
-class Source(models.TextChoices):
-    HEADER = "header", _("Header menu")
-    INLINE = "inline", _("Inline widget")
-    FORM = "form", _("Form without JavaScript")
-    API = "api", _("API")
-    AUTO = "auto", _("Automatic top-up")
+__all__ = ["UNSETTLED", "AutoTopup", "SettledBy", "Source", "Status", "TopupAttempt", "format_dollars", "unsettled_at"]
 
 
 def unsettled_at(now: datetime) -> models.Q:
@@ -203,9 +180,3 @@ class AutoTopup(models.Model):
 
     def __str__(self) -> str:
         return str(_("Auto top-up"))
-
-
-def format_dollars(cents: int) -> str:
-    """``1000`` → ``"$10"``, ``1050`` → ``"$10.50"``."""
-    dollars, rest = divmod(cents, 100)
-    return f"${dollars:,}" if rest == 0 else f"${dollars:,}.{rest:02d}"

@@ -7,6 +7,13 @@ the sweep and the admin can race without writing two outcomes or sending two sig
 Settling re-sends the attempt under its own upstream key: the landing answers a repeated
 key as it answered the first request (and charges a request it never received, which is
 what the user asked for), so re-sending can never charge twice.
+
+In the background it runs through Django's Tasks framework (:func:`settle_topup`, beside the
+work it does). Every claimed attempt gets a settlement task, due when its landing call can no
+longer be running; an unknown first answer, and every settlement try, queue the next one at
+the attempt's new ``settle_at`` (a try queues it before it calls the landing, so a worker
+that dies mid-try leaves it queued). A task does nothing if the attempt has its answer, or if
+a later schedule superseded it. The host chooses the backend in ``TASKS``.
 """
 
 from __future__ import annotations
@@ -22,21 +29,18 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_tasks import task
 
 from . import balance as balances
-from . import client, tasks
+from . import client
+from .codes import UNSETTLED, Code, SettledBy, Status
 from .conf import CreditsSettings, get_settings
-from .models import UNSETTLED, SettledBy, Status, TopupAttempt, unsettled_at
-from .outcomes import (
-    Answer,
-    Outcome,
-    Refused,
-    error,
-    msg_earlier_succeeded,
-    msg_unsettled,
-    settled_outcome,
-)
+from .db import enqueue_with_the_commit
+from .exceptions import LandingError
+from .models import TopupAttempt, unsettled_at
+from .outcomes import Answer, Outcome, error, settled_outcome
 from .signals import send_robustly, topup_failed, topup_succeeded
+from .words import msg_earlier_succeeded, msg_unsettled
 
 logger = logging.getLogger("credits")
 
@@ -93,7 +97,7 @@ def record(
         for name, value in fields.items():
             setattr(attempt, name, value)
         if unknown:
-            tasks.schedule_settlement(attempt)  # the first try, after the first backoff
+            schedule_settlement(attempt)  # the first try, after the first backoff
     else:
         attempt.refresh_from_db()
     _log(attempt, outcome, via)
@@ -118,7 +122,7 @@ def settle(attempt: TopupAttempt, via: SettledBy) -> TopupAttempt:
         response = client.topup(attempt.amount_cents, attempt.upstream_key)
         landing_status = response.status
         outcome = settled_outcome(response, conf)
-    except client.LandingError as exc:
+    except LandingError as exc:
         logger.warning("top-up %s: settlement try by %s got no answer (%s)", attempt.pk, via, exc)
     except Exception:
         logger.exception("top-up %s: settlement try by %s failed", attempt.pk, via)
@@ -140,7 +144,7 @@ def settle(attempt: TopupAttempt, via: SettledBy) -> TopupAttempt:
         logger.error("top-up %s: no definite answer after %d tries; an operator must check it", attempt.pk, tries)
     attempt.refresh_from_db()
     if not attempt.is_settled:
-        tasks.schedule_settlement(attempt)  # the next try, whoever made this one
+        schedule_settlement(attempt)  # the next try, whoever made this one
     return attempt
 
 
@@ -153,14 +157,15 @@ def _lease(attempt: TopupAttempt, now: datetime, conf: CreditsSettings) -> None:
     with transaction.atomic(using=attempt._state.db):
         if TopupAttempt.objects.filter(pk=attempt.pk, status__in=UNSETTLED).update(settle_at=until):
             attempt.settle_at = until
-            tasks.schedule_settlement(attempt)
+            schedule_settlement(attempt)
 
 
-def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> None:
+def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> Answer | None:
     """Before a new top-up: settle the user's unsettled attempts (other than this key's own).
 
-    Raises 409 ``unsettled`` while one still has no answer and 409 ``earlier_topup_succeeded``
-    when one went through without the user having been told; returns when the top-up may go on.
+    The answer that stops the new top-up: 409 ``unsettled`` while one still has no answer, 409
+    ``earlier_topup_succeeded`` when one went through without the user having been told; None
+    when the top-up may go on.
     """
     now = timezone.now()
     deadline = time.monotonic() + conf.TIMEOUT
@@ -176,28 +181,27 @@ def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> N
         if time.monotonic() < deadline:
             attempt = settle(attempt, SettledBy.NEXT_TOPUP)
         if not attempt.is_settled:
-            raise Refused(error(409, "unsettled", msg_unsettled(attempt.amount_cents), attempt=str(attempt.pk)))
+            return error(409, Code.UNSETTLED, msg_unsettled(attempt.amount_cents), attempt=str(attempt.pk))
         if attempt.status == Status.SUCCEEDED:
             untold.append(attempt)
     if untold:
         TopupAttempt.objects.filter(pk__in=[a.pk for a in untold]).update(outcome_shown=True)
         latest = max(untold, key=lambda a: a.created_at)
-        raise Refused(
-            error(
-                409,
-                "earlier_topup_succeeded",
-                msg_earlier_succeeded(latest.amount_cents),
-                attempt=str(latest.pk),
-                amountCents=latest.amount_cents,
-            )
+        return error(
+            409,
+            Code.EARLIER_TOPUP_SUCCEEDED,
+            msg_earlier_succeeded(latest.amount_cents),
+            attempt=str(latest.pk),
+            amountCents=latest.amount_cents,
         )
+    return None
 
 
 def answer_of(attempt: TopupAttempt) -> Answer:
     """The answer a retry gets for an attempt: its settled answer, or 409 ``unsettled``."""
     if attempt.is_settled and attempt.response_status is not None and attempt.response_body is not None:
         return Answer(attempt.response_status, dict(attempt.response_body))
-    return error(409, "unsettled", msg_unsettled(attempt.amount_cents), attempt=str(attempt.pk))
+    return error(409, Code.UNSETTLED, msg_unsettled(attempt.amount_cents), attempt=str(attempt.pk))
 
 
 def settle_due(via: SettledBy = SettledBy.SWEEP, limit: int | None = None) -> Counter[str]:
@@ -258,3 +262,39 @@ def _announce(attempt: TopupAttempt, outcome: Outcome, *, settled_later: bool) -
         send_robustly(topup_succeeded, TopupAttempt, attempt=attempt, balance=outcome.balance)
     else:
         send_robustly(topup_failed, TopupAttempt, attempt=attempt)
+
+
+# --- In the background ------------------------------------------------------------------------
+
+
+@task()
+def settle_topup(attempt_id: str, due: str | None = None) -> str:
+    """Settle one attempt if this task is still the one due for it (``due`` is the attempt's
+    ``settle_at`` when the task was queued; a later schedule supersedes it)."""
+    attempt = TopupAttempt.objects.filter(pk=attempt_id).first()
+    if attempt is None or attempt.is_settled:
+        return attempt.status if attempt is not None else "missing"
+    if due is not None and (attempt.settle_at is None or datetime.fromisoformat(due) != attempt.settle_at):
+        return "superseded"  # another task is queued for the attempt's next try
+    if attempt.settle_at is not None and attempt.settle_at > timezone.now():
+        schedule_settlement(attempt)  # woken early: wait for its time
+        return str(attempt.status)
+    return str(settle(attempt, SettledBy.BACKGROUND).status)
+
+
+def schedule_settlement(attempt: TopupAttempt) -> None:
+    """Queue :func:`settle_topup` for ``attempt`` at its ``settle_at``.
+
+    Each new ``settle_at`` gets its own task, and a task runs only if the time it was queued
+    for is still the attempt's ``settle_at``: one chain of tries per attempt, whoever moved it.
+    """
+    if not settle_topup.get_backend().supports_defer or attempt.settle_at is None:
+        # Nothing can wait in this backend (an immediate one would settle a call still in
+        # flight): ``settle_topups`` and the next top-up settle instead; a check warns.
+        return
+    enqueue_with_the_commit(
+        settle_topup.using(run_after=attempt.settle_at),
+        (str(attempt.pk), attempt.settle_at.isoformat()),
+        attempt._state.db or "default",
+        f"top-up {attempt.pk}: its settlement could not be queued; settle_topups will settle it",
+    )

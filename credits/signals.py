@@ -15,6 +15,10 @@ logger = logging.getLogger("credits")
 topup_succeeded = Signal()
 topup_failed = Signal()
 
+# ``balance_read(sender=None, balance=dict, asked=datetime)`` after a fresh balance came from
+# the landing (not the cache), asked for at ``asked``: the auto top-up rule looks at it.
+balance_read = Signal()
+
 # ``auto_topup_disabled(sender=AutoTopup, auto_topup=..., reason=str)`` after three automatic
 # top-ups in a row failed and the site turned auto top-up off (a host may send mail).
 auto_topup_disabled = Signal()

@@ -21,20 +21,13 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 
 from . import claims, client, settlement
+from .codes import Code, SettledBy, Source, Status
 from .conf import get_settings
 from .db import give_back
-from .models import SettledBy, Source, Status, TopupAttempt
-from .outcomes import (
-    Answer,
-    Outcome,
-    Refused,
-    error,
-    msg_bad_answer_unknown,
-    msg_not_recorded,
-    msg_not_sent,
-    outcome_of_failure,
-    outcome_of_response,
-)
+from .exceptions import LandingError, LandingNotConfigured
+from .models import TopupAttempt
+from .outcomes import Answer, Outcome, error, outcome_of_failure, outcome_of_response
+from .words import msg_bad_answer_unknown, msg_not_recorded, msg_not_sent
 
 logger = logging.getLogger("credits")
 
@@ -77,15 +70,16 @@ def _begin(user: AbstractBaseUser, amount_cents: int, key: str | None, source: s
         source = Source.API
     if not conf.AUTH_TOKEN:
         attempt = claims.unsent_attempt(user, key, amount_cents, source)
-        return settlement.record(attempt, outcome_of_failure(client.LandingNotConfigured()), None)
-    try:
-        try:
-            claimed = claims.claim(user, key, amount_cents, source, conf, settle_first=True)
-        except claims.SettleFirst:
-            settlement.settle_earlier(user, key, conf)  # outside the claim's transaction: it calls the landing
-            claimed = claims.claim(user, key, amount_cents, source, conf, settle_first=False)
-    except Refused as refused:
-        return refused.answer
+        return settlement.record(attempt, outcome_of_failure(LandingNotConfigured()), None)
+    claimed = claims.claim(user, key, amount_cents, source, conf, settle_first=True)
+    if claimed is claims.SETTLE_FIRST:
+        stop = settlement.settle_earlier(user, key, conf)  # outside the claim's transaction: it calls the landing
+        if stop is not None:
+            return stop
+        claimed = claims.claim(user, key, amount_cents, source, conf, settle_first=False)
+    if not isinstance(claimed, claims.Claim):
+        assert isinstance(claimed, Answer)  # SETTLE_FIRST only comes when asked for
+        return claimed
     if not claimed.is_new:
         return settlement.answer_of(settlement.settle(claimed.attempt, SettledBy.RETRY))
     return claimed.attempt
@@ -118,7 +112,7 @@ def _unsent_on_failure(
         return begin(user, amount_cents, key, source)
     except Exception:
         logger.exception("top-up by user %s: failed before it was sent; nothing was charged", user.pk)
-        return error(503, "unavailable", msg_not_sent())
+        return error(503, Code.UNAVAILABLE, msg_not_sent())
 
 
 def _recorded(attempt: TopupAttempt, outcome: Outcome, landing_status: int | None, duration_ms: int) -> Answer:
@@ -128,7 +122,7 @@ def _recorded(attempt: TopupAttempt, outcome: Outcome, landing_status: int | Non
         return settlement.record(attempt, outcome, landing_status, duration_ms)
     except Exception:
         logger.exception("top-up %s: sent, but its outcome (%s) could not be recorded", attempt.pk, outcome.audit)
-        return error(502, "not_recorded", msg_not_recorded(), attempt=str(attempt.pk))
+        return error(502, Code.NOT_RECORDED, msg_not_recorded(), attempt=str(attempt.pk))
 
 
 def _outcome(response: client.LandingResponse) -> tuple[Outcome, int]:
@@ -136,10 +130,10 @@ def _outcome(response: client.LandingResponse) -> tuple[Outcome, int]:
 
 
 def _failure(attempt: TopupAttempt, exc: Exception) -> Outcome:
-    if isinstance(exc, client.LandingError):
+    if isinstance(exc, LandingError):
         return outcome_of_failure(exc)
     logger.exception("top-up %s: unexpected failure while calling the landing", attempt.pk, exc_info=exc)
-    return Outcome(Status.UNKNOWN, 502, "upstream_error", msg_bad_answer_unknown())
+    return Outcome(Status.UNKNOWN, 502, Code.UPSTREAM_ERROR, msg_bad_answer_unknown())
 
 
 def _ms_since(started: float) -> int:

@@ -24,21 +24,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from . import autotopup, client
+from . import autotopup
 from .api import attempt_json
-from .balance import BalanceUnavailable, cached_balance, read_balance
+from .balance import cached_balance, read_balance
+from .codes import UNSETTLED, Code, Source
 from .conf import get_settings
 from .db import give_back
+from .exceptions import BalanceUnavailable, LandingBusy, LandingError, LandingNotConfigured
 from .forms import TopupForm
-from .models import UNSETTLED, Source, TopupAttempt, format_dollars
+from .models import TopupAttempt
 from .permissions import may_top_up, refusal_sentence, who_to_ask
 from .topups import request_topup
 from .widgets import balance_display, widget_context
-
-
-def success_message(amount_cents: int) -> str:
-    """The sentence the widget and the form show after a top-up went through."""
-    return _("Added %(amount)s") % {"amount": format_dollars(amount_cents)}
+from .words import format_dollars, msg_added, msg_confirm
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -73,10 +71,10 @@ def topup_form(request: HttpRequest) -> HttpResponse:
         source=Source.FORM,
     )
     if answer.status == 200:
-        messages.success(request, success_message(cents))
-    elif answer.body.get("code") == "earlier_topup_succeeded":
+        messages.success(request, msg_added(cents))
+    elif answer.body.get("code") == Code.EARLIER_TOPUP_SUCCEEDED:
         messages.success(request, answer.body["error"])
-    elif answer.body.get("code") == "earlier_in_progress":
+    elif answer.body.get("code") == Code.EARLIER_IN_PROGRESS:
         messages.info(request, answer.body["error"])
     elif answer.body.get("url"):
         messages.error(
@@ -93,7 +91,7 @@ def _confirm(request: HttpRequest, form: TopupForm) -> HttpResponse:
     ``confirmed=1`` (and the page's key, so confirming twice charges once), or back."""
     cents = form.cleaned_data["amount_cents"]
     context = {
-        "question": _("Add %(amount)s to the team's credits?") % {"amount": format_dollars(cents)},
+        "question": msg_confirm(cents),
         "amount": cents // 100,
         "key": form.cleaned_data["key"],
         "next": _next_url(request),
@@ -110,11 +108,11 @@ def _page_balance() -> tuple[dict[str, Any] | None, str]:
         give_back()
         try:
             balance = read_balance()  # the cache was just read: past it
-        except client.LandingNotConfigured:
+        except LandingNotConfigured:
             return None, _("The balance is not available: top-ups are not set up on this site.")
-        except client.LandingBusy:
+        except LandingBusy:
             return None, _("The balance cannot be read right now. Reload the page in a moment to try again.")
-        except (client.LandingError, BalanceUnavailable):
+        except (LandingError, BalanceUnavailable):
             return None, _(
                 "The balance cannot be read from the billing service right now. Reload the page to try again."
             )

@@ -20,41 +20,14 @@ from django.utils.translation import gettext as _
 
 from .amounts import preset_amounts
 from .balance import cached_balance
+from .codes import UNSETTLED
 from .conf import CreditsSettings, get_settings
-from .models import UNSETTLED, TopupAttempt, format_dollars
-from .outcomes import msg_still_processing
+from .models import TopupAttempt
 from .permissions import may_top_up, who_to_ask
+from .words import format_dollars, msg_still_processing, script_texts
 
 DEFAULT_HEADING_LEVEL = 3  # the inline widget's title, as it always was
 PAGE_URL_NAME = "credits_pages:page"  # the credits page, as credits/page_urls.py names it
-
-
-def texts(conf: CreditsSettings) -> dict[str, str]:
-    """The sentences ``credits.js`` shows, translated here so the script holds no English."""
-    return {
-        "added": _("Added %(amount)s"),
-        "adding": _("Adding %(amount)s…"),
-        "invalid": _("Enter a whole number of dollars, such as 10."),
-        "range": _("A top-up must be from %(min)s to %(max)s.")
-        % {"min": format_dollars(conf.MIN_AMOUNT_CENTS), "max": format_dollars(conf.MAX_AMOUNT_CENTS)},
-        "network": _(
-            "The connection to the site failed, so we do not know whether the credits were added. "
-            "Check your balance before trying again."
-        ),
-        "badAnswer": _(
-            "The site gave no usable answer, so we do not know whether the credits were added. "
-            "Check your balance before trying again."
-        ),
-        "confirm": _("Add %(amount)s to the team's credits?"),
-        "retrySafe": _("Pressing the same amount again is safe: it cannot be charged twice."),
-        "billing": _("Open the billing page"),
-        "low": _("Low balance"),
-        "unavailable": _("unavailable"),
-        "unavailableLong": _("The balance cannot be read right now."),
-        "detail": _("Credits %(credits)s, spent %(spend)s"),
-        "recentEmpty": _("No top-ups yet."),
-        "recentError": _("Recent top-ups cannot be loaded right now."),
-    }
 
 
 def _may_top_up(conf: CreditsSettings, request: Any) -> bool:
@@ -194,7 +167,7 @@ def widget_context(context: template.Context | Mapping[str, Any], source: str) -
         # One idempotency key per rendered form: submitting the same page twice charges once.
         "preset_key": uuid.uuid4().hex,
         "custom_key": uuid.uuid4().hex,
-        "texts": json.dumps(texts(conf), ensure_ascii=False),
+        "texts": json.dumps(script_texts(conf), ensure_ascii=False),
         "pending": pending,
         "pending_json": json.dumps({"attempt": pending["attempt"], "cents": pending["cents"]}) if pending else "",
     }

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from credits.models import Status, TopupAttempt
-from credits.outcomes import MAX_LANDING_ERROR, status_text, wait_text
+from credits.outcomes import MAX_LANDING_ERROR
+from credits.words import status_text, wait_text
 from credits.testing import override_transport
 
 

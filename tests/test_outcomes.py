@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from credits.models import Status, TopupAttempt
-from credits.outcomes import status_text
+from credits.words import status_text
 
 # mode of the sandbox → (proxy status, code, audit status)
 ROWS = [

@@ -327,9 +327,19 @@ def test_the_settlement_is_queued_in_the_claims_transaction(sandbox, api):
     api.topup({"amountCents": 1000})
     attempt = TopupAttempt.objects.get()
     task = DBTaskResult.objects.get()
-    assert task.task_path == "credits.tasks.settle_topup"
+    assert task.task_path == "credits.settlement.settle_topup"  # beside the work it does
     assert task.args_kwargs == {"args": [str(attempt.pk), task.run_after.isoformat()], "kwargs": {}}
     assert task.run_after >= attempt.created_at + timedelta(seconds=2)  # TIMEOUT + the grace
+
+
+def test_a_task_queued_under_its_first_name_still_runs():
+    """Tasks queued before the task moved beside its work name ``credits.tasks.settle_topup``."""
+    from django.utils.module_loading import import_string
+
+    from credits import autotopup, settlement
+
+    assert import_string("credits.tasks.settle_topup") is settlement.settle_topup
+    assert import_string("credits.tasks.run_auto_topup") is autotopup.run_auto_topup
 
 
 def test_an_unknown_first_answer_queues_the_first_try_and_supersedes_the_claims_task(slow, api):

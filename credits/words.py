@@ -1,0 +1,207 @@
+"""Every sentence a person reads that the flows write (the widget's too): one place to
+change the words, and each reaches the page once. Layer 1: no database.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from .codes import UNSETTLED, Status
+from .conf import CreditsSettings
+
+
+def format_dollars(cents: int) -> str:
+    """``1000`` → ``"$10"``, ``1050`` → ``"$10.50"``."""
+    dollars, rest = divmod(cents, 100)
+    return f"${dollars:,}" if rest == 0 else f"${dollars:,}.{rest:02d}"
+
+
+def msg_added(amount_cents: int) -> str:
+    """The sentence the widget and the form show after a top-up went through."""
+    return _("Added %(amount)s") % {"amount": format_dollars(amount_cents)}
+
+
+def msg_busy() -> str:
+    return _(
+        "Too many requests are waiting for the billing service right now, so this one was not sent and "
+        "nothing was charged. Please try again in a moment."
+    )
+
+
+# Where trying again cannot help, the sentence says so and who can fix it.
+def msg_not_configured() -> str:
+    return _(
+        "Top-ups are not set up on this site yet, so nothing was charged. An administrator of this site "
+        "needs to set them up; trying again will not help until then."
+    )
+
+
+def msg_misconfigured() -> str:
+    return _(
+        "Top-ups are misconfigured on this site: the billing service refused the site's credentials, so "
+        "nothing was charged. An administrator of this site needs to fix it; trying again will not help "
+        "until then."
+    )
+
+
+def msg_landing_busy(retry_after: str | None) -> str:
+    """The landing's 429: nothing was charged; how long to wait, from ``Retry-After`` when given."""
+    busy = _("The billing service is busy with this team's charges, so nothing was charged.")
+    if retry_after is None:
+        return busy + " " + _("Try again in a few minutes.")
+    return busy + " " + _("Try again in %(wait)s.") % {"wait": wait_text(int(retry_after))}
+
+
+def wait_text(seconds: int) -> str:
+    """A wait a person reads: "30 seconds", "2 minutes", "3 hours" (rounded up)."""
+    if seconds < 60:
+        count = max(1, seconds)
+        return ngettext("%(count)d second", "%(count)d seconds", count) % {"count": count}
+    if seconds < 3600:
+        count = -(-seconds // 60)
+        return ngettext("%(count)d minute", "%(count)d minutes", count) % {"count": count}
+    count = -(-seconds // 3600)
+    return ngettext("%(count)d hour", "%(count)d hours", count) % {"count": count}
+
+
+def status_text(status: str, code: str = "") -> str:
+    """The label of an attempt in the recent top-ups: what happened, by its status and code."""
+    if status in UNSETTLED:
+        return _("Checking…")
+    if status == Status.DECLINED:
+        labels = {
+            "rate_limited": _("Not charged: billing service busy"),
+            "no_card": _("Not charged: no card saved"),
+            "requires_action": _("Not charged: the payment needs confirming"),
+        }
+        return labels.get(code) or str(Status.DECLINED.label)
+    if status == Status.ERROR and code in ("upstream_auth", "not_configured"):
+        return _("Not charged: top-ups are not set up correctly")
+    return str(Status(status).label)
+
+
+def msg_not_sent() -> str:
+    return _(
+        "The site could not record this top-up, so it was not sent and nothing was charged. "
+        "Please try again in a moment."
+    )
+
+
+def msg_not_recorded() -> str:
+    return _(
+        "The top-up was sent, but the site could not record the answer, so we do not know yet whether "
+        "the credits were added. Check your balance before trying again."
+    )
+
+
+def msg_bad_answer_unknown() -> str:
+    return _(
+        "The billing service gave no usable answer, so we do not know yet whether the credits were "
+        "added. Check your balance before trying again."
+    )
+
+
+def msg_earlier_succeeded(amount_cents: int) -> str:
+    return _("Your earlier %(amount)s top-up went through, so nothing more was charged.") % {
+        "amount": format_dollars(amount_cents)
+    }
+
+
+def msg_still_processing(amount_cents: int) -> str:
+    """What a page loaded while the user's top-up is in flight or unsettled says of it."""
+    return _("Your %(amount)s top-up is still being processed.") % {"amount": format_dollars(amount_cents)}
+
+
+def msg_earlier_in_progress(amount_cents: int) -> str:
+    return msg_still_processing(amount_cents) + " " + _("Nothing new was charged; its result shows here in a moment.")
+
+
+def msg_unsettled(amount_cents: int) -> str:
+    return _(
+        "We still do not know whether your earlier %(amount)s top-up went through, so nothing new was "
+        "charged. We keep checking with the billing service; look at your recent top-ups in a moment."
+    ) % {"amount": format_dollars(amount_cents)}
+
+
+def msg_declined() -> str:
+    return _("The billing service declined this top-up.")
+
+
+def msg_upstream_error() -> str:
+    return _("The billing service had a problem and did not add the credits. Please try again in a moment.")
+
+
+def msg_unreachable() -> str:
+    return _("The billing service could not be reached, so nothing was charged. Please try again in a moment.")
+
+
+def msg_timeout() -> str:
+    return _(
+        "The billing service did not answer in time, so we do not know yet whether the credits "
+        "were added. Check your balance before trying again."
+    )
+
+
+def msg_in_progress() -> str:
+    return _("This top-up is still being processed. Wait a moment, then check your balance.")
+
+
+def msg_mismatch() -> str:
+    return _("This Idempotency-Key was already used for a different amount. Use a new key for a new top-up.")
+
+
+def msg_hourly_limit(count: int, minutes: int) -> str:
+    return msg_try_again_in(_("You have reached the limit of %(count)d top-ups an hour.") % {"count": count}, minutes)
+
+
+def msg_daily_limit(amount_cents: int, minutes: int) -> str:
+    sentence = _("This top-up would pass the limit of %(amount)s a day.") % {"amount": format_dollars(amount_cents)}
+    return msg_try_again_in(sentence, minutes)
+
+
+def msg_try_again_in(sentence: str, minutes: int) -> str:
+    return sentence + " " + _("Please try again in %(minutes)d min.") % {"minutes": minutes}
+
+
+def msg_whole_dollars() -> str:
+    return _("Enter a whole number of dollars, such as 10.")
+
+
+def msg_range(conf: CreditsSettings) -> str:
+    return _("A top-up must be from %(min)s to %(max)s.") % {
+        "min": format_dollars(conf.MIN_AMOUNT_CENTS),
+        "max": format_dollars(conf.MAX_AMOUNT_CENTS),
+    }
+
+
+def msg_confirm(amount_cents: int) -> str:
+    """The question a large amount asks before anything is sent."""
+    return _("Add %(amount)s to the team's credits?") % {"amount": format_dollars(amount_cents)}
+
+
+def script_texts(conf: CreditsSettings) -> dict[str, str]:
+    """The sentences ``credits.js`` shows, translated here so the script holds no English."""
+    return {
+        "added": _("Added %(amount)s"),
+        "adding": _("Adding %(amount)s…"),
+        "invalid": msg_whole_dollars(),
+        "range": msg_range(conf),
+        "network": _(
+            "The connection to the site failed, so we do not know whether the credits were added. "
+            "Check your balance before trying again."
+        ),
+        "badAnswer": _(
+            "The site gave no usable answer, so we do not know whether the credits were added. "
+            "Check your balance before trying again."
+        ),
+        "confirm": _("Add %(amount)s to the team's credits?"),
+        "retrySafe": _("Pressing the same amount again is safe: it cannot be charged twice."),
+        "billing": _("Open the billing page"),
+        "low": _("Low balance"),
+        "unavailable": _("unavailable"),
+        "unavailableLong": _("The balance cannot be read right now."),
+        "detail": _("Credits %(credits)s, spent %(spend)s"),
+        "recentEmpty": _("No top-ups yet."),
+        "recentError": _("Recent top-ups cannot be loaded right now."),
+    }
