@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from . import autotopup, client
 from . import balance as balances
 from .amounts import validate_amount_cents
-from .codes import Code, Source, Status
+from .codes import Code, Result, Source, Status
 from .conf import get_settings
 from .exceptions import BalanceUnavailable, LandingBusy, LandingNotConfigured
 from .forms import AutoTopupForm
@@ -171,30 +171,32 @@ def parse_body(raw: bytes) -> dict[str, Any] | Answer:
 
 @json_endpoint("POST")
 async def topup_credits(request: HttpRequest) -> JsonResponse:
-    """``POST topup-credits``: async, so waiting on the landing holds no server thread."""
+    """``POST topup-credits``: async, so waiting on the landing holds no server thread. Every
+    answer says what became of the top-up in ``outcome``; one refused here was never sent."""
+    answer = await _topup(request)
+    answer.body.setdefault("outcome", Result.REFUSED)
+    return respond(answer)
+
+
+async def _topup(request: HttpRequest) -> Answer:
     user = await request.auser()  # loaded by the log-in check already
     if not await amay_top_up(user):  # before the body: nothing is read, recorded or sent
-        return respond(error(403, Code.FORBIDDEN, refusal_sentence(await awho_to_ask())))
+        return error(403, Code.FORBIDDEN, refusal_sentence(await awho_to_ask()))
     data = read_body(request)
     if isinstance(data, Answer):
-        return respond(data)
+        return data
     try:
         amount = validate_amount_cents(data.get("amountCents"))
     except ValidationError as exc:
-        return respond(error(400, Code.INVALID_AMOUNT, exc.messages[0]))
+        return error(400, Code.INVALID_AMOUNT, exc.messages[0])
     source = data.get("source", Source.API)
     if source not in BROWSER_SOURCES:  # "auto" is the background's own, never a browser's
-        return respond(
-            error(
-                400, Code.INVALID_SOURCE, _("source must be one of: %(names)s.") % {"names": ", ".join(BROWSER_SOURCES)}
-            )
-        )
+        names = ", ".join(BROWSER_SOURCES)
+        return error(400, Code.INVALID_SOURCE, _("source must be one of: %(names)s.") % {"names": names})
     key = request.headers.get("Idempotency-Key")
     if key is not None and not is_valid_key(key):
-        return respond(
-            error(400, Code.INVALID_IDEMPOTENCY_KEY, _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
-        )
-    return respond(await arequest_topup(user, amount, key=key, source=source))  # type: ignore[arg-type]
+        return error(400, Code.INVALID_IDEMPOTENCY_KEY, _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
+    return await arequest_topup(user, amount, key=key, source=source)  # type: ignore[arg-type]
 
 
 @json_endpoint("POST")

@@ -242,7 +242,7 @@ def charge(key: str) -> str:
     if _attempts(key).exclude(status=Status.REFUSED).exists():
         return str(answer.status)  # an outcome was (or will be, by settlement) written: the signals say
     # The flow refused before anything was sent: nothing was charged.
-    code = str(answer.body.get("code", ""))
+    code = answer.code
     if code == Code.EARLIER_TOPUP_SUCCEEDED:
         _release(key, failures_in_a_row=0)
         return code

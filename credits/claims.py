@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .codes import UNSETTLED, Code, Status
+from .codes import UNSETTLED, Code, Result, Status
 from .conf import CreditsSettings
 from .models import TopupAttempt
 from .outcomes import Answer, error
@@ -100,7 +100,9 @@ def _claim(
         earlier = next((row for row in recent if row.is_unsettled_at(now)), None)
         if earlier is not None:
             # Another attempt became unsettled after the settle-first step looked: nothing new goes out.
-            return error(409, Code.UNSETTLED, msg_unsettled(earlier.amount_cents), attempt=str(earlier.pk))
+            return error(
+                409, Code.UNSETTLED, msg_unsettled(earlier.amount_cents), Result.UNKNOWN, attempt=str(earlier.pk)
+            )
         in_flight = next((row for row in recent if row.status == Status.PENDING and row.idempotency_key != key), None)
         if in_flight is not None:
             # One top-up in flight per person: a second tab or a reload waits for the first's
@@ -109,6 +111,7 @@ def _claim(
                 409,
                 Code.EARLIER_IN_PROGRESS,
                 msg_earlier_in_progress(in_flight.amount_cents),
+                Result.PENDING,
                 attempt=str(in_flight.pk),
                 amountCents=in_flight.amount_cents,
             )
@@ -151,7 +154,7 @@ def _existing(live: TopupAttempt, now: datetime, conf: CreditsSettings) -> Claim
             TopupAttempt.objects.filter(pk=live.pk).update(outcome_shown=True)
         return replay(live)
     if live.status == Status.PENDING and live.settle_at is not None and live.settle_at > now:
-        return error(409, Code.IN_PROGRESS, msg_in_progress(), attempt=str(live.pk))
+        return error(409, Code.IN_PROGRESS, msg_in_progress(), Result.PENDING, attempt=str(live.pk))
     return Claim(live, is_new=False)
 
 
@@ -176,11 +179,13 @@ def unsent_attempt(user: AbstractBaseUser, key: str, amount_cents: int, source: 
 
 def replay(attempt: TopupAttempt) -> Answer:
     assert attempt.response_status is not None and attempt.response_body is not None
-    return Answer(attempt.response_status, dict(attempt.response_body), {"Idempotent-Replayed": "true"})
+    body = dict(attempt.response_body)
+    body.setdefault("outcome", Result(attempt.status))  # answers stored before there was one
+    return Answer(attempt.response_status, body, {"Idempotent-Replayed": "true"})
 
 
 def _mismatch() -> Answer:
-    return error(422, Code.IDEMPOTENCY_MISMATCH, msg_mismatch())
+    return error(422, Code.IDEMPOTENCY_MISMATCH, msg_mismatch(), Result.REFUSED)
 
 
 # --- The limits (counted in the database, so they hold across processes) --------------------
@@ -239,4 +244,5 @@ def _minutes(seconds: int) -> int:
 
 
 def _rate_limited(message: str, wait: int) -> Answer:
-    return Answer(429, {"error": message, "code": Code.RATE_LIMITED}, {"Retry-After": str(wait)})
+    body = {"error": message, "code": Code.RATE_LIMITED, "outcome": Result.REFUSED}
+    return Answer(429, body, {"Retry-After": str(wait)})

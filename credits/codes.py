@@ -40,6 +40,18 @@ class Source(models.TextChoices):
     AUTO = "auto", _("Automatic top-up")
 
 
+class Result(StrEnum):
+    """What became of a top-up request, said in every answer of ``topup-credits`` as ``outcome``
+    so the page reads it instead of guessing from the status code."""
+
+    SUCCEEDED = "succeeded"  # the credits were added
+    DECLINED = "declined"  # the billing service said no: nothing was charged
+    ERROR = "error"  # it failed, and nothing was charged
+    UNKNOWN = "unknown"  # money may have moved: keep the key, the outcome is being found
+    PENDING = "pending"  # still being processed (this key, or another top-up of the user's)
+    REFUSED = "refused"  # not sent, nothing charged (a limit, a key reused, an earlier success)
+
+
 class Code(StrEnum):
     """The ``code`` of an error answer: a stable machine word (docs/contract.md, section 2)."""
 

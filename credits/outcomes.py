@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .codes import Code, Status
+from .codes import Code, Result, Status
 from .conf import CreditsSettings
 from .exceptions import LandingBusy, LandingError, LandingNotConfigured, LandingTimeout, LandingUnreachable
 from .wire import LandingResponse, parse_balance, redact_token
@@ -36,23 +36,29 @@ MAX_LANDING_ERROR = 300
 
 @dataclass(frozen=True)
 class Answer:
-    """What the browser gets: an HTTP status, a JSON body and extra headers."""
+    """What the browser gets: an HTTP status, a JSON body and extra headers. A top-up's answer
+    says what became of it in ``outcome`` (:class:`~credits.codes.Result`)."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def code(self) -> str:
+        return str(self.body.get("code", ""))
 
-class Refused(Exception):
-    """The request stops here with ``answer``; raised where the rule lives, caught once."""
-
-    def __init__(self, answer: Answer) -> None:
-        super().__init__(answer.body.get("code", answer.status))
-        self.answer = answer
+    @property
+    def result(self) -> Result | None:
+        value = self.body.get("outcome")
+        return Result(value) if isinstance(value, str) and value in set(Result) else None
 
 
-def error(status: int, code: str, message: str, **extra: Any) -> Answer:
-    return Answer(status, {"error": str(message), "code": code, **extra})
+def error(status: int, code: str, message: str, result: Result | None = None, **extra: Any) -> Answer:
+    """An error answer; ``result`` (a top-up's) becomes its ``outcome``."""
+    body = {"error": str(message), "code": code, **extra}
+    if result is not None:
+        body["outcome"] = result
+    return Answer(status, body)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from django_tasks import task
 
 from . import balance as balances
 from . import client
-from .codes import UNSETTLED, Code, SettledBy, Status
+from .codes import UNSETTLED, Code, Result, SettledBy, Status
 from .conf import CreditsSettings, get_settings
 from .db import enqueue_with_the_commit
 from .exceptions import LandingError
@@ -181,7 +181,9 @@ def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> A
         if time.monotonic() < deadline:
             attempt = settle(attempt, SettledBy.NEXT_TOPUP)
         if not attempt.is_settled:
-            return error(409, Code.UNSETTLED, msg_unsettled(attempt.amount_cents), attempt=str(attempt.pk))
+            return error(
+                409, Code.UNSETTLED, msg_unsettled(attempt.amount_cents), Result.UNKNOWN, attempt=str(attempt.pk)
+            )
         if attempt.status == Status.SUCCEEDED:
             untold.append(attempt)
     if untold:
@@ -191,6 +193,7 @@ def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> A
             409,
             Code.EARLIER_TOPUP_SUCCEEDED,
             msg_earlier_succeeded(latest.amount_cents),
+            Result.REFUSED,
             attempt=str(latest.pk),
             amountCents=latest.amount_cents,
         )
@@ -201,7 +204,7 @@ def answer_of(attempt: TopupAttempt) -> Answer:
     """The answer a retry gets for an attempt: its settled answer, or 409 ``unsettled``."""
     if attempt.is_settled and attempt.response_status is not None and attempt.response_body is not None:
         return Answer(attempt.response_status, dict(attempt.response_body))
-    return error(409, Code.UNSETTLED, msg_unsettled(attempt.amount_cents), attempt=str(attempt.pk))
+    return error(409, Code.UNSETTLED, msg_unsettled(attempt.amount_cents), Result.UNKNOWN, attempt=str(attempt.pk))
 
 
 def settle_due(via: SettledBy = SettledBy.SWEEP, limit: int | None = None) -> Counter[str]:
@@ -221,11 +224,21 @@ def next_try_in(tries: int, conf: CreditsSettings) -> timedelta:
 
 def _body(attempt: TopupAttempt, outcome: Outcome) -> dict[str, Any]:
     if outcome.audit == Status.SUCCEEDED:
-        body: dict[str, Any] = {"ok": True, "amountCents": attempt.amount_cents, "attempt": str(attempt.pk)}
+        body: dict[str, Any] = {
+            "ok": True,
+            "outcome": Result.SUCCEEDED,
+            "amountCents": attempt.amount_cents,
+            "attempt": str(attempt.pk),
+        }
         if outcome.balance is not None:
             body["balance"] = outcome.balance
         return body
-    body = {"error": outcome.message, "code": outcome.code, "attempt": str(attempt.pk)}
+    body = {
+        "error": outcome.message,
+        "code": outcome.code,
+        "outcome": Result(outcome.audit),
+        "attempt": str(attempt.pk),
+    }
     if outcome.url:
         body["url"] = outcome.url
     return body

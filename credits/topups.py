@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 
 from . import claims, client, settlement
-from .codes import Code, SettledBy, Source, Status
+from .codes import Code, Result, SettledBy, Source, Status
 from .conf import get_settings
 from .db import give_back
 from .exceptions import LandingError, LandingNotConfigured
@@ -112,7 +112,7 @@ def _unsent_on_failure(
         return begin(user, amount_cents, key, source)
     except Exception:
         logger.exception("top-up by user %s: failed before it was sent; nothing was charged", user.pk)
-        return error(503, Code.UNAVAILABLE, msg_not_sent())
+        return error(503, Code.UNAVAILABLE, msg_not_sent(), Result.ERROR)
 
 
 def _recorded(attempt: TopupAttempt, outcome: Outcome, landing_status: int | None, duration_ms: int) -> Answer:
@@ -122,7 +122,7 @@ def _recorded(attempt: TopupAttempt, outcome: Outcome, landing_status: int | Non
         return settlement.record(attempt, outcome, landing_status, duration_ms)
     except Exception:
         logger.exception("top-up %s: sent, but its outcome (%s) could not be recorded", attempt.pk, outcome.audit)
-        return error(502, Code.NOT_RECORDED, msg_not_recorded(), attempt=str(attempt.pk))
+        return error(502, Code.NOT_RECORDED, msg_not_recorded(), Result.UNKNOWN, attempt=str(attempt.pk))
 
 
 def _outcome(response: client.LandingResponse) -> tuple[Outcome, int]:

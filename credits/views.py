@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST, require_safe
 from . import autotopup
 from .api import attempt_json
 from .balance import cached_balance, read_balance
-from .codes import UNSETTLED, Code, Source
+from .codes import UNSETTLED, Code, Result, Source
 from .conf import get_settings
 from .db import give_back
 from .exceptions import BalanceUnavailable, LandingBusy, LandingError, LandingNotConfigured
@@ -70,11 +70,11 @@ def topup_form(request: HttpRequest) -> HttpResponse:
         key=form.cleaned_data["key"] or None,
         source=Source.FORM,
     )
-    if answer.status == 200:
+    if answer.result == Result.SUCCEEDED:
         messages.success(request, msg_added(cents))
-    elif answer.body.get("code") == Code.EARLIER_TOPUP_SUCCEEDED:
+    elif answer.code == Code.EARLIER_TOPUP_SUCCEEDED:
         messages.success(request, answer.body["error"])
-    elif answer.body.get("code") == Code.EARLIER_IN_PROGRESS:
+    elif answer.code == Code.EARLIER_IN_PROGRESS:
         messages.info(request, answer.body["error"])
     elif answer.body.get("url"):
         messages.error(

@@ -179,3 +179,20 @@ def test_another_users_key_never_meets_at_the_landing(sandbox, user, other_user)
     make_api(user).topup({"amountCents": 1000}, key="shared")
     make_api(other_user).topup({"amountCents": 1000}, key="shared")
     assert len({c["key"] for c in charges(sandbox)}) == 2
+
+
+def test_every_answer_says_what_became_of_the_top_up(sandbox, api, user):
+    assert api.topup({"amountCents": 1000}, key="a").json()["outcome"] == "succeeded"
+    assert api.topup({"amountCents": 1000}, key="a").json()["outcome"] == "succeeded"  # the replay too
+    assert api.topup({"amountCents": 5000}, key="a").json()["outcome"] == "refused"  # another amount
+    assert api.topup({"amountCents": 3}, key="b").json()["outcome"] == "refused"  # never sent
+    sandbox.state.configure(mode="decline")
+    assert api.topup({"amountCents": 1000}, key="c").json()["outcome"] == "declined"
+    sandbox.state.configure(mode="error")
+    assert api.topup({"amountCents": 1000}, key="d").json()["outcome"] == "error"
+    sandbox.state.configure(mode="ok")
+    TopupAttempt.objects.create(
+        user=user, amount_cents=1500, idempotency_key="e", settle_at=timezone.now() + timedelta(seconds=30)
+    )
+    assert api.topup({"amountCents": 1500}, key="e").json()["outcome"] == "pending"
+    assert api.topup({"amountCents": 1000}, key="f").json()["outcome"] == "pending"

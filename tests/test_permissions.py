@@ -75,6 +75,7 @@ def test_set_a_user_without_it_gets_403_forbidden_and_nothing_is_sent_or_recorde
     assert response.json() == {
         "error": "You may not add credits on this site. Ask grace to add credits.",
         "code": "forbidden",
+        "outcome": "refused",
     }
     assert response["Content-Type"] == "application/json"
     assert sandbox.state.snapshot()["topupRequests"] == 0

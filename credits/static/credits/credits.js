@@ -13,8 +13,6 @@
   var POLL_MS = Number(options.pollMs) > 0 ? Number(options.pollMs) : 2000;
   var POLL_MAX_MS = Math.max(POLL_MS, Number(options.pollMaxMs) > 0 ? Number(options.pollMaxMs) : 15000);
   var WATCH_MS = Number(options.watchMs) > 0 ? Number(options.watchMs) : 600000;
-  // Answers that say for certain that nothing was charged, although their status is 5xx.
-  var DEFINITE_5XX = {upstream_auth: true, not_configured: true, upstream_unreachable: true, unavailable: true, busy: true};
   var KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
   var balanceUrl = "", lastBalance = 0, balanceFetch = null, balanceAgain = false;
@@ -294,12 +292,16 @@
       b.classList.toggle("credits-pressed", busy && b === button);
     });
   }
+  // What became of the top-up: the server says it in "outcome". Without one (no answer, a
+  // proxy's error page), money may have moved, unless the request was refused outright (4xx).
+  function outcomeOf(a) {
+    if (a.body && typeof a.body.outcome === "string") return a.body.outcome;
+    return a.status >= 400 && a.status < 500 ? "refused" : "unknown";
+  }
   // Whether money may have moved: then the key is kept, and only then is a retry said to be safe.
   function outcomeUnknown(a) {
-    var code = a.body && a.body.code;
-    if (a.status === 0 || !a.body || a.status === 200 || a.status === 504) return true;
-    if (a.status === 409) return !code || code === "in_progress" || code === "unsettled";
-    return a.status >= 500 && !(typeof code === "string" && has(DEFINITE_5XX, code));
+    var outcome = outcomeOf(a);
+    return outcome === "unknown" || outcome === "pending";
   }
   function topup(root, cents, button) {
     if (root.creditsBusy) return; // a double click charges once: the second click waits here
@@ -324,7 +326,7 @@
     }, function () { return {status: 0, body: null}; }).then(function (a) {
       var body = a.body || {};
       if (!same && !(a.status === 409 && body.code === "earlier_in_progress") && !outcomeUnknown(a)) forgetSent(root, key);
-      if (a.status === 200 && body.ok === true) {
+      if (outcomeOf(a) === "succeeded") {
         clearUnknown(root);
         if (body.attempt) told[body.attempt] = true;
         added(root, cents, body.balance, body.attempt);
