@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db import DatabaseError
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,3 +13,17 @@ class CreditsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import autotopup, checks  # noqa: F401  (registers the system checks and the auto top-up's receivers)
+
+        post_migrate.connect(_start_sweeping, sender=self, dispatch_uid="credits.start_sweeping")
+
+
+def _start_sweeping(using: str = "default", **kwargs: Any) -> None:
+    """After ``migrate`` (and a test database's flush): the settlement sweep's chain, unless one lives."""
+    import logging
+
+    from .settlement import start_sweeping
+
+    try:
+        start_sweeping(using)
+    except DatabaseError:  # migrated only part of the way: the next migrate starts it
+        logging.getLogger("credits").warning("the settlement sweep could not be started", exc_info=True)

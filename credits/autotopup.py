@@ -36,11 +36,10 @@ from django.db.models import Q, Sum
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_tasks import task
 
 from .codes import UNSETTLED, Code, Source, Status
 from .conf import get_settings
-from .db import enqueue_with_the_commit
+from .db import enqueue_with_the_commit, task
 from .models import AutoTopup, TopupAttempt
 from .signals import auto_topup_disabled, balance_read, send_robustly, topup_failed, topup_succeeded
 from .topups import request_topup

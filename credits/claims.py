@@ -26,7 +26,6 @@ from .codes import UNSETTLED, Code, Result, Status
 from .conf import CreditsSettings
 from .models import TopupAttempt
 from .outcomes import Answer, error
-from .settlement import schedule_settlement
 from .wire import is_valid_key, new_upstream_key
 from .words import (
     msg_daily_limit,
@@ -75,18 +74,9 @@ def _claim(
     now = timezone.now()
     window = now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS)
     with transaction.atomic():
-        if connection.features.has_select_for_update:
-            # Serialise one user's claims so the limits and the settle-first rule hold across
-            # worker processes (SQLite's write lock, taken at BEGIN, does the same there).
-            get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
         # One read for every rule: the key's rows, the user's last day (the limits) and
         # window (untold successes), and any attempt of theirs whose outcome is not known.
-        since = min(now - timedelta(days=1), window)
-        recent = list(
-            TopupAttempt.objects.filter(user_id=user.pk).filter(
-                Q(idempotency_key=key) | Q(created_at__gte=since) | Q(status__in=UNSETTLED)
-            )
-        )
+        recent = _read_locked(user, key, min(now - timedelta(days=1), window))
         if settle_first and any(_to_settle_first(row, key, now, window) for row in recent):
             return SETTLE_FIRST  # nothing was written
         rows = sorted((row for row in recent if row.idempotency_key == key), key=lambda row: row.created_at)
@@ -128,10 +118,35 @@ def _claim(
             upstream_key=upstream_key,
             settle_at=now + timedelta(seconds=conf.TIMEOUT + conf.PENDING_GRACE_SECONDS),
         )
-        # In this transaction where the task backend allows it: a crash after the commit
-        # leaves a pending attempt with its settlement already queued.
-        schedule_settlement(attempt)
         return Claim(attempt, is_new=True)
+
+
+def _read_locked(user: AbstractBaseUser, key: str, since: datetime) -> list[TopupAttempt]:
+    """The attempts every rule of the claim reads, with one user's claims serialised, so the
+    limits and the one-in-flight and settle-first rules hold across processes and machines.
+
+    Where the database can lock one table of a join (PostgreSQL), the user's row is locked and
+    the attempts read in one statement; SQLite's write lock, taken at BEGIN, serialises claims
+    already; elsewhere the user's row is locked first."""
+    attempts = (
+        TopupAttempt.objects.filter(user_id=user.pk)
+        .filter(Q(idempotency_key=key) | Q(created_at__gte=since) | Q(status__in=UNSETTLED))
+        .order_by()
+    )
+    features = connection.features
+    if features.has_select_for_update_of:
+        users = get_user_model()._meta
+        quote = connection.ops.quote_name
+        inner, params = attempts.query.sql_with_params()
+        # Only quoted table and column names and the ORM's own SQL go into the text; values are parameters.
+        sql = (
+            f"SELECT a.* FROM {quote(users.db_table)} u LEFT JOIN ({inner}) a ON TRUE "  # noqa: S608
+            f"WHERE u.{quote(users.pk.column)} = %s FOR UPDATE OF u"
+        )
+        return [row for row in TopupAttempt.objects.raw(sql, (*params, user.pk)) if row.pk is not None]
+    if features.has_select_for_update:
+        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+    return list(attempts)
 
 
 def _to_settle_first(row: TopupAttempt, key: str, now: datetime, window: datetime) -> bool:

@@ -42,6 +42,7 @@ class CreditsSettings:
     PENDING_GRACE_SECONDS: float = 30.0  # a pending attempt is settled TIMEOUT + this after its claim
     SETTLE_BACKOFF_SECONDS: float = 10.0  # the first wait between settlement tries, then doubled
     SETTLE_BACKOFF_MAX_SECONDS: float = 3600.0
+    SETTLE_SWEEP_SECONDS: float = 10.0  # the background worker looks for attempts due this often
     OPERATOR_AFTER_SECONDS: int = 24 * 60 * 60  # unsettled this long: flagged for an operator
     # Who may add credits (see credits.permissions). None: every logged-in user, as in reef.
     TOPUP_PERMISSION: str | None = None  # a permission name, "app_label.codename", such as "credits.top_up"

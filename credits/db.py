@@ -15,7 +15,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import connections, router, transaction
+from django_tasks import task
 from django_tasks.base import Task
+
+__all__ = ["Task", "enqueue_with_the_commit", "give_back", "give_back_connections", "task"]
 
 logger = logging.getLogger("credits")
 

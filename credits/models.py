@@ -12,7 +12,17 @@ from django.utils.translation import gettext_lazy as _
 from .codes import UNSETTLED, SettledBy, Source, Status
 from .words import format_dollars
 
-__all__ = ["UNSETTLED", "AutoTopup", "SettledBy", "Source", "Status", "TopupAttempt", "format_dollars", "unsettled_at"]
+__all__ = [
+    "UNSETTLED",
+    "AutoTopup",
+    "Schedule",
+    "SettledBy",
+    "Source",
+    "Status",
+    "TopupAttempt",
+    "format_dollars",
+    "unsettled_at",
+]
 
 
 def unsettled_at(now: datetime) -> models.Q:
@@ -180,3 +190,18 @@ class AutoTopup(models.Model):
 
     def __str__(self) -> str:
         return str(_("Auto top-up"))
+
+
+class Schedule(models.Model):
+    """When the next run of a chain of background tasks is due (``name``: the chain's). A run
+    goes ahead only if it moves ``due_at`` from its own time to the next (one conditional
+    UPDATE), so however many copies of a chain start, only one lives."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    due_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("background schedule")
+
+    def __str__(self) -> str:
+        return self.name

@@ -8,12 +8,15 @@ Settling re-sends the attempt under its own upstream key: the landing answers a 
 key as it answered the first request (and charges a request it never received, which is
 what the user asked for), so re-sending can never charge twice.
 
-In the background it runs through Django's Tasks framework (:func:`settle_topup`, beside the
-work it does). Every claimed attempt gets a settlement task, due when its landing call can no
-longer be running; an unknown first answer, and every settlement try, queue the next one at
-the attempt's new ``settle_at`` (a try queues it before it calls the landing, so a worker
-that dies mid-try leaves it queued). A task does nothing if the attempt has its answer, or if
-a later schedule superseded it. The host chooses the backend in ``TASKS``.
+In the background, one chain of tasks (Django's Tasks framework, beside the work it does)
+sweeps every ``SETTLE_SWEEP_SECONDS``: :func:`sweep_settlements` queues its own next run
+first, then settles every attempt whose ``settle_at`` has come (a claimed attempt's when its
+landing call can no longer be running; an unknown one's after its backoff). A try moves the
+attempt's ``settle_at`` past the time it could still be running before it calls the landing,
+so a worker that dies mid-try (or mid-sweep) leaves an attempt, and a chain, that the next
+sweep takes up. The chain is started by ``migrate`` (and by :func:`start_sweeping`); a
+schedule row lets only one chain live, however many workers and machines run it. The claim
+itself queues nothing: its one INSERT is all a crash needs to leave behind.
 """
 
 from __future__ import annotations
@@ -29,15 +32,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django_tasks import task
 
 from . import balance as balances
 from . import client
 from .codes import UNSETTLED, Code, Result, SettledBy, Status
 from .conf import CreditsSettings, get_settings
-from .db import enqueue_with_the_commit
+from .db import enqueue_with_the_commit, task
 from .exceptions import LandingError
-from .models import TopupAttempt, unsettled_at
+from .models import Schedule, TopupAttempt, unsettled_at
 from .outcomes import Answer, Outcome, error, settled_outcome
 from .signals import send_robustly, topup_failed, topup_succeeded
 from .words import msg_earlier_succeeded, msg_unsettled
@@ -45,6 +47,7 @@ from .words import msg_earlier_succeeded, msg_unsettled
 logger = logging.getLogger("credits")
 
 EARLIER_AT_ONCE = 5  # how many of a user's unsettled attempts one new top-up settles first
+SWEEP_AT_ONCE = 100  # how many due attempts one sweep settles; the next sweep takes the rest
 
 
 def record(
@@ -96,8 +99,6 @@ def record(
     if via is None:
         for name, value in fields.items():
             setattr(attempt, name, value)
-        if unknown:
-            schedule_settlement(attempt)  # the first try, after the first backoff
     else:
         attempt.refresh_from_db()
     _log(attempt, outcome, via)
@@ -143,21 +144,16 @@ def settle(attempt: TopupAttempt, via: SettledBy) -> TopupAttempt:
     if flagged and not attempt.needs_operator:
         logger.error("top-up %s: no definite answer after %d tries; an operator must check it", attempt.pk, tries)
     attempt.refresh_from_db()
-    if not attempt.is_settled:
-        schedule_settlement(attempt)  # the next try, whoever made this one
     return attempt
 
 
 def _lease(attempt: TopupAttempt, now: datetime, conf: CreditsSettings) -> None:
     """Before a try is sent: the attempt's next try moves to when this one can no longer be
-    running, and is queued now. A worker that dies during the call (its task left running for
-    good) thus leaves a settlement that a worker finds again and runs; a try that ends writes
-    its own next time, which supersedes this one."""
+    running, so the sweeps leave it alone meanwhile, and a worker that dies during the call
+    leaves an attempt the next sweep after that time settles; a try that ends writes its own."""
     until = now + timedelta(seconds=conf.TIMEOUT + conf.PENDING_GRACE_SECONDS)
-    with transaction.atomic(using=attempt._state.db):
-        if TopupAttempt.objects.filter(pk=attempt.pk, status__in=UNSETTLED).update(settle_at=until):
-            attempt.settle_at = until
-            schedule_settlement(attempt)
+    if TopupAttempt.objects.filter(pk=attempt.pk, status__in=UNSETTLED).update(settle_at=until):
+        attempt.settle_at = until
 
 
 def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> Answer | None:
@@ -279,35 +275,56 @@ def _announce(attempt: TopupAttempt, outcome: Outcome, *, settled_later: bool) -
 
 # --- In the background ------------------------------------------------------------------------
 
+SWEEP = "credits.settle"  # the schedule row of the sweeping chain
+
+
+@task()
+def sweep_settlements(due: str) -> str:
+    """One link of the sweeping chain: if it is still the one due (another chain, or an older
+    link, is superseded), queue the next link, then settle every attempt that is due."""
+    conf = get_settings()
+    after = timezone.now() + timedelta(seconds=conf.SETTLE_SWEEP_SECONDS)
+    with transaction.atomic():
+        if not Schedule.objects.filter(name=SWEEP, due_at=datetime.fromisoformat(due)).update(due_at=after):
+            return "superseded"
+        sweep_settlements.using(run_after=after).enqueue(after.isoformat())
+    counts = settle_due(SettledBy.BACKGROUND, limit=SWEEP_AT_ONCE)
+    return ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "nothing due"
+
+
+def start_sweeping(using: str = "default", **kwargs: Any) -> bool:
+    """Start the sweeping chain unless one lives (its next link is due within a few sweeps);
+    connected to ``post_migrate``. Returns whether it started one. With a backend that cannot
+    run a task later there is no chain: ``settle_topups`` settles instead (a check warns)."""
+    if not sweep_settlements.get_backend().supports_defer:
+        return False
+    conf = get_settings()
+    now = timezone.now()
+    dead = now - timedelta(seconds=conf.SETTLE_SWEEP_SECONDS * 3 + conf.TIMEOUT + conf.PENDING_GRACE_SECONDS)
+    with transaction.atomic(using=using):
+        row, created = (
+            Schedule.objects.using(using).select_for_update().get_or_create(name=SWEEP, defaults={"due_at": now})
+        )
+        if not created and row.due_at > dead:
+            return False
+        row.due_at = now
+        row.save(using=using, update_fields=["due_at"])
+        enqueue_with_the_commit(
+            sweep_settlements.using(run_after=now),
+            (now.isoformat(),),
+            using,
+            "the settlement sweep could not be started; migrate starts it again",
+        )
+    return True
+
 
 @task()
 def settle_topup(attempt_id: str, due: str | None = None) -> str:
-    """Settle one attempt if this task is still the one due for it (``due`` is the attempt's
-    ``settle_at`` when the task was queued; a later schedule supersedes it)."""
+    """One attempt's settlement, as tasks queued before the sweeping chain name it: settled if
+    it is due, else left to the sweeps."""
     attempt = TopupAttempt.objects.filter(pk=attempt_id).first()
     if attempt is None or attempt.is_settled:
         return attempt.status if attempt is not None else "missing"
-    if due is not None and (attempt.settle_at is None or datetime.fromisoformat(due) != attempt.settle_at):
-        return "superseded"  # another task is queued for the attempt's next try
     if attempt.settle_at is not None and attempt.settle_at > timezone.now():
-        schedule_settlement(attempt)  # woken early: wait for its time
-        return str(attempt.status)
+        return "left to the sweeps"
     return str(settle(attempt, SettledBy.BACKGROUND).status)
-
-
-def schedule_settlement(attempt: TopupAttempt) -> None:
-    """Queue :func:`settle_topup` for ``attempt`` at its ``settle_at``.
-
-    Each new ``settle_at`` gets its own task, and a task runs only if the time it was queued
-    for is still the attempt's ``settle_at``: one chain of tries per attempt, whoever moved it.
-    """
-    if not settle_topup.get_backend().supports_defer or attempt.settle_at is None:
-        # Nothing can wait in this backend (an immediate one would settle a call still in
-        # flight): ``settle_topups`` and the next top-up settle instead; a check warns.
-        return
-    enqueue_with_the_commit(
-        settle_topup.using(run_after=attempt.settle_at),
-        (str(attempt.pk), attempt.settle_at.isoformat()),
-        attempt._state.db or "default",
-        f"top-up {attempt.pk}: its settlement could not be queued; settle_topups will settle it",
-    )

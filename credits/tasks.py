@@ -8,6 +8,6 @@ before, as ``credits.tasks.<name>``, still runs.
 from __future__ import annotations
 
 from .autotopup import run_auto_topup, schedule_auto_topup
-from .settlement import schedule_settlement, settle_topup
+from .settlement import settle_topup, sweep_settlements
 
-__all__ = ["run_auto_topup", "schedule_auto_topup", "schedule_settlement", "settle_topup"]
+__all__ = ["run_auto_topup", "schedule_auto_topup", "settle_topup", "sweep_settlements"]

@@ -208,6 +208,7 @@ def fresh(sandbox: Any, settings: Any) -> Any:
         "TIMEOUT": 1.0,
         "PENDING_GRACE_SECONDS": 0.5,
         "SETTLE_BACKOFF_SECONDS": 0.2,
+        "SETTLE_SWEEP_SECONDS": 0.2,
     }
     return sandbox
 

@@ -18,6 +18,7 @@ from credits import client, settlement
 from credits.balance import CACHE_KEY
 from credits.models import SettledBy, Status, TopupAttempt
 from credits.signals import topup_succeeded
+from credits.settlement import SWEEP, start_sweeping, sweep_settlements
 from credits.tasks import settle_topup
 from credits.testing import override_transport
 from tests.conftest import make_api
@@ -62,10 +63,16 @@ def test_a_timeout_leaves_an_unknown_attempt_due_for_settlement(slow, api):
     assert attempt.settle_at is not None and attempt.settle_at > attempt.created_at
 
 
+def due_sweep() -> str:
+    from credits.models import Schedule
+
+    return Schedule.objects.get(name=SWEEP).due_at.isoformat()
+
+
 def test_the_background_settles_an_unknown_outcome_as_succeeded(slow, api):
     attempt = unknown_topup(api, slow)
     TopupAttempt.objects.update(settle_at=timezone.now())
-    assert settle_topup.call(str(attempt.pk)) == Status.SUCCEEDED
+    assert sweep_settlements.call(due_sweep()) == "succeeded 1"
     attempt.refresh_from_db()
     assert (attempt.status, attempt.first_status, attempt.settled_by, attempt.settle_tries) == (
         Status.SUCCEEDED,
@@ -91,15 +98,14 @@ def test_a_settled_decline_shows_the_decline(sandbox, api, settings):
     assert charges(sandbox) == []
 
 
-def test_a_task_that_is_not_due_yet_queues_itself_again(slow, api):
-    from django_tasks_db.models import DBTaskResult
-
+def test_a_sweep_leaves_an_attempt_whose_backoff_has_not_passed(slow, api):
     attempt = unknown_topup(api, slow)
-    queued = DBTaskResult.objects.count()
-    assert settle_topup.call(str(attempt.pk)) == Status.UNKNOWN  # its backoff has not passed
+    assert sweep_settlements.call(due_sweep()) == "nothing due"
     assert slow.state.snapshot()["topupRequests"] == 1
-    assert DBTaskResult.objects.count() == queued + 1
-    assert DBTaskResult.objects.order_by("-enqueued_at").first().run_after == attempt.settle_at
+    attempt.refresh_from_db()
+    assert attempt.status == Status.UNKNOWN
+    # A task queued by an older version for this one attempt leaves it to the sweeps too.
+    assert settle_topup.call(str(attempt.pk), attempt.settle_at.isoformat()) == "left to the sweeps"
 
 
 def test_no_answer_keeps_it_unknown_with_backoff_and_counts_the_tries(sandbox, api):
@@ -321,15 +327,30 @@ def test_settling_twice_signals_once(slow, api):
 # --- Scheduling -------------------------------------------------------------------------------
 
 
-def test_the_settlement_is_queued_in_the_claims_transaction(sandbox, api):
+def test_the_claim_queues_nothing_and_one_sweeping_chain_lives(sandbox, api):
+    """migrate started the chain (here: the test database's). The claim adds no task; each
+    link queues the next before it works; a second start, or an old link, changes nothing."""
     from django_tasks_db.models import DBTaskResult
 
+    chain = list(DBTaskResult.objects.values_list("task_path", flat=True))
+    assert chain == ["credits.settlement.sweep_settlements"]
     api.topup({"amountCents": 1000})
-    attempt = TopupAttempt.objects.get()
-    task = DBTaskResult.objects.get()
-    assert task.task_path == "credits.settlement.settle_topup"  # beside the work it does
-    assert task.args_kwargs == {"args": [str(attempt.pk), task.run_after.isoformat()], "kwargs": {}}
-    assert task.run_after >= attempt.created_at + timedelta(seconds=2)  # TIMEOUT + the grace
+    assert DBTaskResult.objects.count() == 1
+    assert start_sweeping() is False  # one lives
+    due = due_sweep()
+    assert sweep_settlements.call(due) == "nothing due"
+    assert sweep_settlements.call(due) == "superseded"  # the same link again: it moved on already
+    following = DBTaskResult.objects.order_by("-enqueued_at").first()
+    assert following.args_kwargs == {"args": [due_sweep()], "kwargs": {}}
+    assert following.run_after.isoformat() == due_sweep() > due
+
+
+def test_a_dead_chain_is_started_again(db):
+    from credits.models import Schedule
+
+    Schedule.objects.filter(name=SWEEP).update(due_at=timezone.now() - timedelta(hours=1))
+    assert start_sweeping() is True
+    assert Schedule.objects.get(name=SWEEP).due_at > timezone.now() - timedelta(seconds=5)
 
 
 def test_a_task_queued_under_its_first_name_still_runs():
@@ -342,42 +363,6 @@ def test_a_task_queued_under_its_first_name_still_runs():
     assert import_string("credits.tasks.run_auto_topup") is autotopup.run_auto_topup
 
 
-def test_an_unknown_first_answer_queues_the_first_try_and_supersedes_the_claims_task(slow, api):
-    from django_tasks_db.models import DBTaskResult
-
-    attempt = unknown_topup(api, slow)
-    claims_task, first_try = DBTaskResult.objects.order_by("enqueued_at")
-    assert first_try.run_after == attempt.settle_at != claims_task.run_after
-    assert settle_topup.call(*claims_task.args_kwargs["args"]) == "superseded"
-    assert slow.state.snapshot()["topupRequests"] == 1
-    TopupAttempt.objects.update(settle_at=timezone.now())  # its time has come (the test does not wait)
-    attempt.refresh_from_db()
-    assert settle_topup.call(str(attempt.pk), attempt.settle_at.isoformat()) == Status.SUCCEEDED
-
-
-def test_a_try_without_an_answer_queues_the_next_one_whoever_made_it(sandbox, api):
-    from django_tasks_db.models import DBTaskResult
-
-    attempt = unanswered_topup(api, sandbox)
-    attempt = settlement.settle(attempt, SettledBy.NEXT_TOPUP)
-    latest = DBTaskResult.objects.order_by("-enqueued_at").first()
-    assert latest.args_kwargs["args"] == [str(attempt.pk), attempt.settle_at.isoformat()]
-    assert latest.run_after == attempt.settle_at
-
-
-def test_a_claim_that_rolls_back_queues_nothing(db, user, settings):
-    from django.db import transaction
-    from django_tasks_db.models import DBTaskResult
-
-    from credits.claims import claim
-    from credits.conf import get_settings
-
-    with pytest.raises(RuntimeError), transaction.atomic():
-        claim(user, "k", 1000, "api", get_settings(), settle_first=True)
-        raise RuntimeError
-    assert not TopupAttempt.objects.exists() and not DBTaskResult.objects.exists()
-
-
 def test_with_a_backend_that_cannot_wait_nothing_is_queued_and_a_check_says_so(sandbox, api, settings):
     from credits.checks import check_task_backend
 
@@ -386,6 +371,7 @@ def test_with_a_backend_that_cannot_wait_nothing_is_queued_and_a_check_says_so(s
     assert api.topup({"amountCents": 1000}).status_code == 200
     assert TopupAttempt.objects.get().status == Status.SUCCEEDED
     assert [m.id for m in check_task_backend()] == ["credits.W003"]
+    assert start_sweeping() is False  # an immediate backend would sweep for ever: no chain
 
 
 # --- Defects found on the way -----------------------------------------------------------------

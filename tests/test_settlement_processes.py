@@ -27,6 +27,7 @@ def fast_settlement(sandbox: Any, settings: Any) -> Any:
         "TIMEOUT": 2.0,
         "PENDING_GRACE_SECONDS": 0.5,
         "SETTLE_BACKOFF_SECONDS": 0.2,
+        "SETTLE_SWEEP_SECONDS": 0.2,
     }
     return sandbox
 
