@@ -137,6 +137,7 @@ def _read_locked(user: AbstractBaseUser, key: str, since: datetime) -> list[Topu
     if features.has_select_for_update_of:
         users = get_user_model()._meta
         quote = connection.ops.quote_name
+        assert users.pk is not None and users.pk.column is not None
         inner, params = attempts.query.sql_with_params()
         # Only quoted table and column names and the ORM's own SQL go into the text; values are parameters.
         sql = (

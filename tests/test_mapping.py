@@ -7,8 +7,8 @@ import pytest
 
 from credits.models import Status, TopupAttempt
 from credits.outcomes import MAX_LANDING_ERROR
-from credits.words import status_text, wait_text
 from credits.testing import override_transport
+from credits.words import status_text, wait_text
 
 
 @pytest.fixture
