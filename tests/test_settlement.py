@@ -17,8 +17,8 @@ from django.utils import timezone
 from credits import client, settlement
 from credits.balance import CACHE_KEY
 from credits.models import SettledBy, Status, TopupAttempt
-from credits.signals import topup_succeeded
 from credits.settlement import SWEEP, start_sweeping, sweep_settlements
+from credits.signals import topup_succeeded
 from credits.tasks import settle_topup
 from credits.testing import override_transport
 from tests.conftest import make_api
