@@ -125,29 +125,17 @@ def _read_locked(user: AbstractBaseUser, key: str, since: datetime) -> list[Topu
     """The attempts every rule of the claim reads, with one user's claims serialised, so the
     limits and the one-in-flight and settle-first rules hold across processes and machines.
 
-    Where the database can lock one table of a join (PostgreSQL), the user's row is locked and
-    the attempts read in one statement; SQLite's write lock, taken at BEGIN, serialises claims
-    already; elsewhere the user's row is locked first."""
-    attempts = (
+    SQLite's write lock, taken at BEGIN, serialises claims already: one statement. Elsewhere
+    the user's row is locked first, in a statement of its own: joined into the read, the lock
+    would be waited for, but under READ COMMITTED the attempts would still be read as they were
+    before the wait, without the claim that held it (tests/test_concurrency.py shows it)."""
+    if connection.features.has_select_for_update:
+        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+    return list(
         TopupAttempt.objects.filter(user_id=user.pk)
         .filter(Q(idempotency_key=key) | Q(created_at__gte=since) | Q(status__in=UNSETTLED))
         .order_by()
     )
-    features = connection.features
-    if features.has_select_for_update_of:
-        users = get_user_model()._meta
-        quote = connection.ops.quote_name
-        assert users.pk is not None and users.pk.column is not None
-        inner, params = attempts.query.sql_with_params()
-        # Only quoted table and column names and the ORM's own SQL go into the text; values are parameters.
-        sql = (
-            f"SELECT a.* FROM {quote(users.db_table)} u LEFT JOIN ({inner}) a ON TRUE "  # noqa: S608
-            f"WHERE u.{quote(users.pk.column)} = %s FOR UPDATE OF u"
-        )
-        return [row for row in TopupAttempt.objects.raw(sql, (*params, user.pk)) if row.pk is not None]
-    if features.has_select_for_update:
-        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
-    return list(attempts)
 
 
 def _to_settle_first(row: TopupAttempt, key: str, now: datetime, window: datetime) -> bool:
