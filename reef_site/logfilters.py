@@ -1,16 +1,21 @@
-"""Logging filters: no secret reaches a log line.
+"""Logging filters: no secret reaches a log line, and an outage does not flood the log.
 
 ``RedactSecrets`` removes the landing's bearer token (``settings.CREDITS["AUTH_TOKEN"]``) and
 the secret part of log-in links from a record's message, its arguments, its exception text
 and its stack before any handler writes it. ``AccessLogPaths`` keeps query strings and
 log-in link secrets out of the server's access log (uvicorn's ``uvicorn.access`` records).
+``Throttle`` lets a failure that repeats on every request (the cache or the database down)
+through once a minute.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 import traceback
+from collections.abc import Iterable
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -71,6 +76,42 @@ class AccessLogPaths(logging.Filter):
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
             path = args[2].split("?", 1)[0]
             record.args = (args[0], args[1], redact(path), *args[3:])
+        return True
+
+
+class Throttle(logging.Filter):
+    """At most one record a ``seconds`` for each message of the named loggers (and theirs below):
+    with the cache or the database down, every request fails the same way, and a traceback
+    for each would bury everything else. The next one let through says how many were held
+    back, so the log still tells how long and how hard it went on. Per process; records of
+    other loggers pass untouched."""
+
+    def __init__(self, loggers: Iterable[str] = (), seconds: float = 60.0) -> None:
+        super().__init__()
+        self.loggers = tuple(loggers)
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        # (logger, message) -> (when one was last let through, how many held back since)
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not any(record.name == name or record.name.startswith(f"{name}.") for name in self.loggers):
+            return True
+        key, now = (record.name, str(record.msg)), time.monotonic()
+        with self._lock:
+            last, held = self._seen.get(key, (now, 0))
+            if key in self._seen and now - last < self.seconds:
+                self._seen[key] = (last, held + 1)
+                return False
+            if len(self._seen) >= 1000:  # messages that vary: forget rather than grow
+                self._seen.clear()
+            self._seen[key] = (now, 0)
+        if held:
+            try:
+                message = record.getMessage()
+            except Exception:  # arguments that do not fit the format: the handler reports it
+                return True
+            record.msg, record.args = f"{message} (and {held} more like it in the last {now - last:.0f} s)", None
         return True
 
 

@@ -15,6 +15,7 @@ Django's SecurityMiddleware, CsrfViewMiddleware and XFrameOptionsMiddleware stay
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware import common, locale
@@ -117,6 +119,8 @@ class WhiteNoiseMiddleware(whitenoise.WhiteNoiseMiddleware):
 
 HEALTH_PATH = "/healthz"
 
+database_logger = logging.getLogger("reef_site.database")
+
 # Headers of the original error worth keeping on its JSON replacement.
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Vary", "Cache-Control")
 
@@ -140,7 +144,16 @@ class HealthCheckMiddleware(MiddlewareMixin):
 class ApiJsonErrorsMiddleware(OnTheLoop):
     """Under settings.API_PREFIX, a 4xx or 5xx answer that is not JSON (Django's 404 and 405,
     a CSRF refusal, an error page) becomes ``{"error": "<sentence>", "code": "<word>"}`` with
-    the same status. The views' own JSON errors pass through untouched."""
+    the same status. The views' own JSON errors pass through untouched. A view that finds the
+    database unreachable (OperationalError: refused, or no pooled connection within
+    DATABASE_POOL_TIMEOUT) answers 503 ``unavailable``: the widget says "try again in a
+    moment" rather than "something went wrong"."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError) or not is_api(request):
+            return None  # elsewhere the site's error page, as for any failure
+        database_logger.error("the database could not serve the request; answered 503", exc_info=exception)
+        return json_error(503)
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if response.status_code < 400 or not is_api(request):
