@@ -95,7 +95,8 @@ screenshots: install chromium
 test-postgres: install
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
 	  tests/test_settlement.py tests/test_settlement_processes.py tests/test_soak.py \
-	  tests/test_serving.py tests/test_production.py $(PYTEST_ARGS)
+	  tests/test_serving.py tests/test_production.py tests/test_degraded.py tests/test_one_in_flight.py \
+	  tests/test_wsgi_views.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -29,12 +29,12 @@ from . import balance as balances
 from .amounts import validate_amount_cents
 from .codes import Code, Result, Source, Status
 from .conf import get_settings
-from .exceptions import BalanceUnavailable, LandingBusy, LandingNotConfigured
+from .exceptions import BalanceUnavailable, LandingBusy, LandingError, LandingNotConfigured
 from .forms import AutoTopupForm
 from .models import TopupAttempt
 from .outcomes import Answer, error
-from .permissions import amay_top_up, awho_to_ask, refusal_sentence
-from .topups import arequest_topup
+from .permissions import amay_top_up, awho_to_ask, may_top_up, refusal_sentence, who_to_ask
+from .topups import arequest_topup, request_topup
 from .wire import is_valid_key
 from .words import format_dollars, status_text
 
@@ -171,17 +171,39 @@ def parse_body(raw: bytes) -> dict[str, Any] | Answer:
 
 @json_endpoint("POST")
 async def topup_credits(request: HttpRequest) -> JsonResponse:
-    """``POST topup-credits``: async, so waiting on the landing holds no server thread. Every
-    answer says what became of the top-up in ``outcome``; one refused here was never sent."""
-    answer = await _topup(request)
+    """``POST topup-credits`` under ASGI: async, so waiting on the landing holds no server
+    thread. Every answer says what became of the top-up in ``outcome``; one refused here was
+    never sent."""
+    user = await request.auser()  # loaded by the log-in check already
+    if not await amay_top_up(user):  # before the body: nothing is read, recorded or sent
+        return _topup_answer(error(403, Code.FORBIDDEN, refusal_sentence(await awho_to_ask())))
+    checked = _checked_topup(request)
+    if isinstance(checked, Answer):
+        return _topup_answer(checked)
+    amount, key, source = checked
+    return _topup_answer(await arequest_topup(user, amount, key=key, source=source))  # type: ignore[arg-type]
+
+
+@json_endpoint("POST")
+def topup_credits_sync(request: HttpRequest) -> JsonResponse:
+    """:func:`topup_credits` for a site served by WSGI (``CREDITS["ASYNC_VIEWS"] = False``): the
+    same answers, without an event loop started for every request."""
+    if not may_top_up(request.user):
+        return _topup_answer(error(403, Code.FORBIDDEN, refusal_sentence(who_to_ask())))
+    checked = _checked_topup(request)
+    if isinstance(checked, Answer):
+        return _topup_answer(checked)
+    amount, key, source = checked
+    return _topup_answer(request_topup(request.user, amount, key=key, source=source))  # type: ignore[arg-type]
+
+
+def _topup_answer(answer: Answer) -> JsonResponse:
     answer.body.setdefault("outcome", Result.REFUSED)
     return respond(answer)
 
 
-async def _topup(request: HttpRequest) -> Answer:
-    user = await request.auser()  # loaded by the log-in check already
-    if not await amay_top_up(user):  # before the body: nothing is read, recorded or sent
-        return error(403, Code.FORBIDDEN, refusal_sentence(await awho_to_ask()))
+def _checked_topup(request: HttpRequest) -> tuple[int, str | None, str] | Answer:
+    """The body's amount, the Idempotency-Key and the source, or the 400 that says what is wrong."""
     data = read_body(request)
     if isinstance(data, Answer):
         return data
@@ -196,7 +218,7 @@ async def _topup(request: HttpRequest) -> Answer:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not is_valid_key(key):
         return error(400, Code.INVALID_IDEMPOTENCY_KEY, _("Idempotency-Key must be 1 to 255 visible ASCII characters."))
-    return await arequest_topup(user, amount, key=key, source=source)  # type: ignore[arg-type]
+    return amount, key, str(source)
 
 
 @json_endpoint("POST")
@@ -223,21 +245,30 @@ def topup_seen(request: HttpRequest) -> JsonResponse:
 async def credits_balance(request: HttpRequest) -> JsonResponse:
     """``GET credits``: the team's balance, the landing's own shape."""
     try:
-        balance = await balances.aget_balance()
-    except LandingBusy:
+        return JsonResponse(await balances.aget_balance())
+    except (LandingError, BalanceUnavailable) as exc:
+        return respond(_balance_refusal(exc))
+
+
+@json_endpoint("GET")
+def credits_balance_sync(request: HttpRequest) -> JsonResponse:
+    """:func:`credits_balance` for a site served by WSGI."""
+    try:
+        return JsonResponse(balances.get_balance())
+    except (LandingError, BalanceUnavailable) as exc:
+        return respond(_balance_refusal(exc))
+
+
+def _balance_refusal(exc: LandingError | BalanceUnavailable) -> Answer:
+    """Why there is no balance, logged as a warning: the app's own outcome, not a server error."""
+    if isinstance(exc, LandingBusy):
         logger.warning("balance: not asked, too many landing calls in flight")
-        return respond(error(503, Code.BUSY, _("The balance cannot be read right now. Please try again in a moment.")))
-    except LandingNotConfigured:
+        return error(503, Code.BUSY, _("The balance cannot be read right now. Please try again in a moment."))
+    if isinstance(exc, LandingNotConfigured):
         logger.warning("balance: not asked, no landing token is configured")
-        return respond(
-            error(503, Code.NOT_CONFIGURED, _("The balance is not available: top-ups are not set up on this site."))
-        )
-    except BalanceUnavailable as exc:
-        logger.warning("balance: the landing gave no usable balance (%s)", client.redact(str(exc)))
-        return respond(
-            error(502, Code.UPSTREAM_UNAVAILABLE, _("The balance cannot be read from the billing service right now."))
-        )
-    return JsonResponse(balance)
+        return error(503, Code.NOT_CONFIGURED, _("The balance is not available: top-ups are not set up on this site."))
+    logger.warning("balance: the landing gave no usable balance (%s)", client.redact(str(exc)))
+    return error(502, Code.UPSTREAM_UNAVAILABLE, _("The balance cannot be read from the billing service right now."))
 
 
 def attempt_json(attempt: TopupAttempt) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class CreditsSettings:
     BALANCE_CACHE_SECONDS: int = 10
     BALANCE_CACHE_ALIAS: str = "default"
     LOW_BALANCE_DOLLARS: float = 5.0
+    ASYNC_VIEWS: bool = True  # False for a site served by WSGI: the API's sync twins (credits.urls)
     CONFIRM_ABOVE_DOLLARS: int | None = 200  # the pages ask first from this amount on; None: never
     RECENT_TOPUPS: int = 5
     SANDBOX: bool = False

@@ -131,16 +131,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _bool("DATABASE_POOL", True):
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The database down, a connection attempt gives up in seconds, not psycopg's two minutes
+    # (libpq's floor is 2 s; DATABASE_URL's ?connect_timeout= wins).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _bool("DATABASE_POOL", True):
     # psycopg's connection pool, one per process: a request borrows a connection and gives it
     # back at its end (under ASGI each request runs in its own thread, so persistent
     # per-thread connections would pile up). The pool keeps its own connections open, so
     # CONN_MAX_AGE must be 0 (Django refuses a pool with persistent connections).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": _int("DATABASE_POOL_MIN_SIZE", 2),
         "max_size": _int("DATABASE_POOL_MAX_SIZE", 10),
-        "timeout": _float("DATABASE_POOL_TIMEOUT", 10.0),  # seconds to wait for a free connection
+        "timeout": _float("DATABASE_POOL_TIMEOUT", 3.0),  # seconds to wait for a connection, then 503
     }
 # Check a connection before reusing it (a persistent one, or one the pool lends), so a
 # database restart costs no failed request.
@@ -151,6 +155,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # keeps one connection pool per process. Django's own Redis backend makes a new pool, so a
 # new connection, for every request served under ASGI.
 CACHES = {"default": env.cache_url_config(_str("CACHE_URL", "locmemcache://"))}
+if CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache":
+    # Redis down, the site degrades rather than fails: a read misses and a write is skipped, so
+    # sessions come from the database and the balance from the landing, and /healthz says
+    # "degraded". A Redis that does not answer costs half a second a call at most. Each error
+    # is logged, at most once a minute (reef_site.logging_config). CACHE_URL's options win.
+    _REDIS_OPTIONS = {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
+    CACHES["default"]["OPTIONS"] = {**_REDIS_OPTIONS, **CACHES["default"].get("OPTIONS", {})}
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # Sessions read from the cache, without a database query per request, when the cache is
 # shared by every process (Redis, memcached: CACHE_URL). A process's own memory is not: a
@@ -224,6 +236,8 @@ CREDITS = {
     # Who may add credits (CONTRACT section 7): unset, every logged-in user; e.g. credits.top_up.
     "TOPUP_PERMISSION": _str("CREDITS_TOPUP_PERMISSION", "") or None,
     "TOPUP_CONTACT": _str("CREDITS_TOPUP_CONTACT", ""),
+    # Served by WSGI (reef_site/wsgi.py says so): the API's sync views, no event loop a request.
+    "ASYNC_VIEWS": _str("REEF_SERVER", "asgi") != "wsgi",
 }
 
 # The demo on a laptop (`make run`: DEBUG and VERS_SANDBOX on): limits roomy enough to try every
