@@ -74,10 +74,12 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "credits",
-    "credits.testing",
     "chat",
     "reef_site",  # the log-in by link (reef_site.magic), its commands magic_link and demo_user
 ]
+# The sandbox landing (its command and the demo's spending) only where it is asked for.
+if env.bool("VERS_SANDBOX", default=False):
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("credits") + 1, "credits.testing")
 
 # reef_site.middleware's CSP, WhiteNoise, session, locale, common, authentication and messages
 # middleware are those of django-csp, WhiteNoise and Django, with their hooks run on the event
@@ -232,7 +234,7 @@ CREDITS = {
     "LANDING_URL": _str("VERS_LANDING_URL", "https://vers.sh"),
     "AUTH_TOKEN": _str("VERS_AUTH_TOKEN", "") or None,
     "TIMEOUT": float(_str("VERS_LANDING_TIMEOUT", "20")),
-    "SANDBOX": env.bool("VERS_SANDBOX", default=False),
+    "SANDBOX": "credits.testing" in INSTALLED_APPS,
     # Who may add credits (CONTRACT section 7): unset, every logged-in user; e.g. credits.top_up.
     "TOPUP_PERMISSION": _str("CREDITS_TOPUP_PERMISSION", "") or None,
     "TOPUP_CONTACT": _str("CREDITS_TOPUP_CONTACT", ""),

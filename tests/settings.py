@@ -8,7 +8,10 @@ from pathlib import Path
 os.environ.setdefault("SECRET_KEY", "tests-only-" + secrets.token_hex(16))
 
 from reef_site.settings import *  # noqa: F403
-from reef_site.settings import DATABASES
+from reef_site.settings import DATABASES, INSTALLED_APPS
+
+if "credits.testing" not in INSTALLED_APPS:  # the sandbox landing and its command, for the tests
+    INSTALLED_APPS = [*INSTALLED_APPS, "credits.testing"]
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

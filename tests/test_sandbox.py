@@ -251,7 +251,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-ENV = {**os.environ, "DJANGO_SETTINGS_MODULE": "reef_site.settings", "SECRET_KEY": "k" * 50}
+ENV = {
+    **os.environ,
+    "DJANGO_SETTINGS_MODULE": "reef_site.settings",
+    "SECRET_KEY": "k" * 50,
+    "VERS_SANDBOX": "on",
+}  # as make run
 
 
 @contextlib.contextmanager

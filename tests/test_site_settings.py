@@ -14,7 +14,7 @@ PRINT = (
     "import django, json; from django.conf import settings as s; django.setup(); "
     "print(json.dumps({'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, 'db': s.DATABASES['default']['ENGINE'], "
     "'db_name': str(s.DATABASES['default']['NAME']), 'cache': s.CACHES['default']['BACKEND'], "
-    "'credits': s.CREDITS, 'key': len(s.SECRET_KEY)}))"
+    "'credits': s.CREDITS, 'key': len(s.SECRET_KEY), 'apps': s.INSTALLED_APPS}))"
 )
 
 
@@ -57,6 +57,11 @@ def test_defaults():
         "TOPUP_CONTACT": "",
         "ASYNC_VIEWS": True,
     }
+
+
+def test_the_sandbox_is_installed_only_where_it_is_asked_for():
+    assert "credits.testing" not in settings_for(SECRET_KEY="k" * 50)["apps"]
+    assert "credits.testing" in settings_for(SECRET_KEY="k" * 50, VERS_SANDBOX="on")["apps"]
 
 
 def test_debug_generates_a_development_key():
