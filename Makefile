@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 SANDBOX_PORT ?= 8765
 PYTEST_ARGS ?=
+# pytest-xdist processes for make test and make test-postgres (0: none, one process).
+WORKERS ?= 2
 
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
@@ -70,7 +72,7 @@ serve: install
 	wait $$server
 
 test: install chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 # The app's own tests again under tests/app/settings.py: only what `credits` needs (no reef_site,
 # no chat), the app mounted under api/ instead of ui/api/. tests/app/test_alone.py, last, checks
@@ -93,7 +95,7 @@ screenshots: install chromium
 
 # The tests whose correctness depends on the database, on PostgreSQL (needs a server at POSTGRES_URL).
 test-postgres: install
-	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest -n $(WORKERS) tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
 	  tests/test_settlement.py tests/test_settlement_processes.py tests/test_soak.py \
 	  tests/test_serving.py tests/test_production.py tests/test_degraded.py tests/test_one_in_flight.py \
 	  tests/test_wsgi_views.py $(PYTEST_ARGS)
