@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
@@ -27,12 +28,12 @@ from django.views.decorators.csrf import csrf_exempt
 from . import autotopup, client
 from . import balance as balances
 from .amounts import validate_amount_cents
-from .codes import Code, Result, Source, Status
+from .codes import Code, Source, Status
 from .conf import get_settings
 from .exceptions import BalanceUnavailable, LandingBusy, LandingError, LandingNotConfigured
 from .forms import AutoTopupForm
 from .models import TopupAttempt
-from .outcomes import Answer, error
+from .outcomes import TopupResult, refusal
 from .permissions import amay_top_up, awho_to_ask, may_top_up, refusal_sentence, who_to_ask
 from .topups import arequest_topup, request_topup
 from .wire import is_valid_key
@@ -47,13 +48,32 @@ View = TypeVar("View", bound=Callable[..., Any])
 logger = logging.getLogger("credits")
 
 
-def respond(answer: Answer) -> JsonResponse:
+@dataclass(frozen=True)
+class ApiError:
+    """A refusal of the request itself (method, log-in, CSRF, body, values): its status, its
+    ``code`` and a sentence. A top-up's refusal says ``outcome`` too (:func:`respond`)."""
+
+    status: int
+    code: str
+    message: str
+
+
+def error(status: int, code: str, message: str) -> ApiError:
+    return ApiError(status, code, str(message))
+
+
+def respond(answer: ApiError | TopupResult) -> JsonResponse:
     """The JSON answer. A 5xx here is an outcome the app chose and logged itself (a warning such
     as the landing's timeout), not a server error: Django's request log is told it was logged,
     so it does not report it again as an error."""
-    response = JsonResponse(answer.body, status=answer.status)
-    for name, value in answer.headers.items():
-        response[name] = value
+    if isinstance(answer, ApiError):
+        response = JsonResponse({"error": answer.message, "code": answer.code}, status=answer.status)
+    else:
+        response = JsonResponse(answer.as_body(), status=answer.status)
+        if answer.retry_after:
+            response["Retry-After"] = answer.retry_after
+        if answer.replayed:
+            response["Idempotent-Replayed"] = "true"
     if answer.status >= 500:
         response._has_been_logged = True  # type: ignore[attr-defined]  # what django.utils.log.log_response reads
     return response
@@ -138,7 +158,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def read_body(request: HttpRequest) -> dict[str, Any] | Answer:
+def read_body(request: HttpRequest) -> dict[str, Any] | ApiError:
     """The request's JSON object (at most 4 KiB, by its Content-Length and by what is read),
     or the 400 that says what is wrong with it."""
     length = request.META.get("CONTENT_LENGTH") or "0"
@@ -147,7 +167,7 @@ def read_body(request: HttpRequest) -> dict[str, Any] | Answer:
     return parse_body(request.read(MAX_BODY_BYTES + 1))
 
 
-def parse_body(raw: bytes) -> dict[str, Any] | Answer:
+def parse_body(raw: bytes) -> dict[str, Any] | ApiError:
     """The request's JSON object, or the 400 that says what is wrong with it."""
     if len(raw) > MAX_BODY_BYTES:
         return error(400, Code.INVALID_JSON, _("The request body is larger than 4 KiB."))
@@ -178,7 +198,7 @@ async def topup_credits(request: HttpRequest) -> JsonResponse:
     if not await amay_top_up(user):  # before the body: nothing is read, recorded or sent
         return _topup_answer(error(403, Code.FORBIDDEN, refusal_sentence(await awho_to_ask())))
     checked = _checked_topup(request)
-    if isinstance(checked, Answer):
+    if isinstance(checked, ApiError):
         return _topup_answer(checked)
     amount, key, source = checked
     return _topup_answer(await arequest_topup(user, amount, key=key, source=source))  # type: ignore[arg-type]
@@ -191,21 +211,23 @@ def topup_credits_sync(request: HttpRequest) -> JsonResponse:
     if not may_top_up(request.user):
         return _topup_answer(error(403, Code.FORBIDDEN, refusal_sentence(who_to_ask())))
     checked = _checked_topup(request)
-    if isinstance(checked, Answer):
+    if isinstance(checked, ApiError):
         return _topup_answer(checked)
     amount, key, source = checked
     return _topup_answer(request_topup(request.user, amount, key=key, source=source))  # type: ignore[arg-type]
 
 
-def _topup_answer(answer: Answer) -> JsonResponse:
-    answer.body.setdefault("outcome", Result.REFUSED)
+def _topup_answer(answer: ApiError | TopupResult) -> JsonResponse:
+    """Every answer of topup-credits says what became of the top-up: one refused here was never sent."""
+    if isinstance(answer, ApiError):
+        answer = refusal(answer.status, Code(answer.code), answer.message)
     return respond(answer)
 
 
-def _checked_topup(request: HttpRequest) -> tuple[int, str | None, str] | Answer:
+def _checked_topup(request: HttpRequest) -> tuple[int, str | None, str] | ApiError:
     """The body's amount, the Idempotency-Key and the source, or the 400 that says what is wrong."""
     data = read_body(request)
-    if isinstance(data, Answer):
+    if isinstance(data, ApiError):
         return data
     try:
         amount = validate_amount_cents(data.get("amountCents"))
@@ -226,7 +248,7 @@ def topup_seen(request: HttpRequest) -> JsonResponse:
     """``{"attempt": "<id>"}``: the page has shown the user that this attempt, settled in the
     background, succeeded; so the next top-up is not held back to tell them again."""
     data = read_body(request)
-    if isinstance(data, Answer):
+    if isinstance(data, ApiError):
         return respond(data)
     attempt = data.get("attempt")
     try:
@@ -259,7 +281,7 @@ def credits_balance_sync(request: HttpRequest) -> JsonResponse:
         return respond(_balance_refusal(exc))
 
 
-def _balance_refusal(exc: LandingError | BalanceUnavailable) -> Answer:
+def _balance_refusal(exc: LandingError | BalanceUnavailable) -> ApiError:
     """Why there is no balance, logged as a warning: the app's own outcome, not a server error."""
     if isinstance(exc, LandingBusy):
         logger.warning("balance: not asked, too many landing calls in flight")
@@ -300,11 +322,11 @@ def recent_topups(request: HttpRequest) -> JsonResponse:
 # --- auto top-up -----------------------------------------------------------------------
 
 
-def _invalid(message: str) -> Answer:
+def _invalid(message: str) -> ApiError:
     return error(400, Code.INVALID_AUTO_TOPUP, message)
 
 
-def validate_auto_topup(data: dict[str, Any]) -> dict[str, Any] | Answer:
+def validate_auto_topup(data: dict[str, Any]) -> dict[str, Any] | ApiError:
     """The four values as keyword arguments of :func:`credits.autotopup.update`, or the 400:
     JSON's own types here (an integer, not a string), the rules in :class:`AutoTopupForm`."""
     enabled = data.get("enabled")
@@ -342,10 +364,10 @@ def auto_topup(request: HttpRequest) -> JsonResponse:
     if not request.user.has_perm(autotopup.PERMISSION):
         return respond(error(403, Code.FORBIDDEN, _("Only a team member allowed to manage auto top-up can change it.")))
     data = read_body(request)
-    if isinstance(data, Answer):
+    if isinstance(data, ApiError):
         return respond(data)
     values = validate_auto_topup(data)
-    if isinstance(values, Answer):
+    if isinstance(values, ApiError):
         return respond(values)
     autotopup.update(request.user, **values)  # type: ignore[arg-type]
     return JsonResponse(autotopup.state(request.user))

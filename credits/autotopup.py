@@ -248,7 +248,7 @@ def charge(key: str) -> str:
     if code == Code.EARLIER_IN_PROGRESS:
         _release(key, armed=True)  # their own top-up is under way: the next low reading looks again
         return code
-    _failed(key, str(answer.body.get("error") or code))
+    _failed(key, answer.message or code)
     return code or str(answer.status)
 
 

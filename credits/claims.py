@@ -25,7 +25,7 @@ from django.utils import timezone
 from .codes import UNSETTLED, Code, Result, Status
 from .conf import CreditsSettings
 from .models import TopupAttempt
-from .outcomes import Answer, error
+from .outcomes import TopupResult, refusal
 from .wire import is_valid_key, new_upstream_key
 from .words import (
     msg_daily_limit,
@@ -54,7 +54,7 @@ class Claim:
 
 def claim(
     user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings, *, settle_first: bool
-) -> Claim | Answer | _SettleFirst:
+) -> Claim | TopupResult | _SettleFirst:
     """Claim the key, or the answer the existing claims imply (a refusal is audited first).
 
     With ``settle_first``, :data:`SETTLE_FIRST` before anything else when the user has earlier
@@ -70,7 +70,7 @@ def claim(
 
 def _claim(
     user: AbstractBaseUser, key: str, amount_cents: int, source: str, conf: CreditsSettings, settle_first: bool
-) -> Claim | Answer | _SettleFirst:
+) -> Claim | TopupResult | _SettleFirst:
     now = timezone.now()
     window = now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS)
     with transaction.atomic():
@@ -90,26 +90,26 @@ def _claim(
         earlier = next((row for row in recent if row.is_unsettled_at(now)), None)
         if earlier is not None:
             # Another attempt became unsettled after the settle-first step looked: nothing new goes out.
-            return error(
+            return refusal(
                 409, Code.UNSETTLED, msg_unsettled(earlier.amount_cents), Result.UNKNOWN, attempt=str(earlier.pk)
             )
         in_flight = next((row for row in recent if row.status == Status.PENDING and row.idempotency_key != key), None)
         if in_flight is not None:
             # One top-up in flight per person: a second tab or a reload waits for the first's
             # answer instead of charging again (decided here, under the user's row lock).
-            return error(
+            return refusal(
                 409,
                 Code.EARLIER_IN_PROGRESS,
                 msg_earlier_in_progress(in_flight.amount_cents),
                 Result.PENDING,
                 attempt=str(in_flight.pk),
-                amountCents=in_flight.amount_cents,
+                amount_cents=in_flight.amount_cents,
             )
         upstream_key = next((row.upstream_key for row in rows if row.upstream_key), "") or new_upstream_key()
-        refusal = _limit_refusal(recent, amount_cents, conf, now)
-        if refusal is not None:
-            _record_refusal(user, key, amount_cents, source, upstream_key, refusal, now)
-            return refusal
+        limited = _limit_refusal(recent, amount_cents, conf, now)
+        if limited is not None:
+            _record_refusal(user, key, amount_cents, source, upstream_key, limited, now)
+            return limited
         attempt = TopupAttempt.objects.create(
             user_id=user.pk,
             amount_cents=amount_cents,
@@ -147,7 +147,7 @@ def _to_settle_first(row: TopupAttempt, key: str, now: datetime, window: datetim
     return row.is_unsettled_at(now) or untold
 
 
-def _existing(live: TopupAttempt, now: datetime, conf: CreditsSettings) -> Claim | Answer | None:
+def _existing(live: TopupAttempt, now: datetime, conf: CreditsSettings) -> Claim | TopupResult | None:
     """What the key's live attempt implies; None when its stored answer has expired."""
     if live.is_settled:
         if live.created_at < now - timedelta(seconds=conf.IDEMPOTENCY_WINDOW_SECONDS):
@@ -158,7 +158,7 @@ def _existing(live: TopupAttempt, now: datetime, conf: CreditsSettings) -> Claim
             TopupAttempt.objects.filter(pk=live.pk).update(outcome_shown=True)
         return replay(live)
     if live.status == Status.PENDING and live.settle_at is not None and live.settle_at > now:
-        return error(409, Code.IN_PROGRESS, msg_in_progress(), Result.PENDING, attempt=str(live.pk))
+        return refusal(409, Code.IN_PROGRESS, msg_in_progress(), Result.PENDING, attempt=str(live.pk))
     return Claim(live, is_new=False)
 
 
@@ -181,15 +181,14 @@ def unsent_attempt(user: AbstractBaseUser, key: str, amount_cents: int, source: 
     )
 
 
-def replay(attempt: TopupAttempt) -> Answer:
+def replay(attempt: TopupAttempt) -> TopupResult:
+    """The first request's answer again, as the audit kept it."""
     assert attempt.response_status is not None and attempt.response_body is not None
-    body = dict(attempt.response_body)
-    body.setdefault("outcome", Result(attempt.status))  # answers stored before there was one
-    return Answer(attempt.response_status, body, {"Idempotent-Replayed": "true"})
+    return TopupResult.from_stored(attempt.response_status, dict(attempt.response_body), Result(attempt.status))
 
 
-def _mismatch() -> Answer:
-    return error(422, Code.IDEMPOTENCY_MISMATCH, msg_mismatch(), Result.REFUSED)
+def _mismatch() -> TopupResult:
+    return refusal(422, Code.IDEMPOTENCY_MISMATCH, msg_mismatch())
 
 
 # --- The limits (counted in the database, so they hold across processes) --------------------
@@ -197,7 +196,7 @@ def _mismatch() -> Answer:
 
 def _limit_refusal(
     recent: list[TopupAttempt], amount_cents: int, conf: CreditsSettings, now: datetime
-) -> Answer | None:
+) -> TopupResult | None:
     """The 429 when this attempt would pass the hourly count or the daily sum, else None.
 
     ``recent`` holds at least the user's attempts of the last day; refusals do not count.
@@ -218,7 +217,13 @@ def _limit_refusal(
 
 
 def _record_refusal(
-    user: AbstractBaseUser, key: str, amount_cents: int, source: str, upstream_key: str, refusal: Answer, now: datetime
+    user: AbstractBaseUser,
+    key: str,
+    amount_cents: int,
+    source: str,
+    upstream_key: str,
+    refused: TopupResult,
+    now: datetime,
 ) -> None:
     TopupAttempt.objects.create(
         user_id=user.pk,
@@ -230,9 +235,9 @@ def _record_refusal(
         status=Status.REFUSED,
         first_status=Status.REFUSED,
         error_code=Code.RATE_LIMITED,
-        error_message=refusal.body["error"],
-        response_status=429,
-        response_body=refusal.body,
+        error_message=refused.message,
+        response_status=refused.status,
+        response_body=refused.as_body(),
         finished_at=now,
     )
 
@@ -247,6 +252,5 @@ def _minutes(seconds: int) -> int:
     return max(1, math.ceil(seconds / 60))
 
 
-def _rate_limited(message: str, wait: int) -> Answer:
-    body = {"error": message, "code": Code.RATE_LIMITED, "outcome": Result.REFUSED}
-    return Answer(429, body, {"Retry-After": str(wait)})
+def _rate_limited(message: str, wait: int) -> TopupResult:
+    return refusal(429, Code.RATE_LIMITED, message, retry_after=str(wait))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,30 +35,65 @@ MAX_LANDING_ERROR = 300
 
 
 @dataclass(frozen=True)
-class Answer:
-    """What the browser gets: an HTTP status, a JSON body and extra headers. A top-up's answer
-    says what became of it in ``outcome`` (:class:`~credits.codes.Result`)."""
+class TopupResult:
+    """What became of a top-up request, in the domain's terms: what the flows (claims,
+    settlement, topups) return. ``outcome`` says it in a word, ``code`` why (one of
+    :class:`~credits.codes.Code`, or the landing's own decline code), ``message`` in a sentence.
+    ``status`` is the contract's status for it (section 2, from the table here); the API
+    (:mod:`credits.api`) writes it as JSON, the form (:mod:`credits.views`) as a message."""
 
+    outcome: Result
     status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+    code: str = ""
+    message: str = ""
+    attempt: str | None = None
+    amount_cents: int | None = None  # the top-up's own on success; the earlier one's in earlier_*
+    balance: dict[str, float] | None = None
+    url: str | None = None
+    retry_after: str | None = None
+    replayed: bool = False  # the stored answer of the first request with this key
 
     @property
-    def code(self) -> str:
-        return str(self.body.get("code", ""))
+    def succeeded(self) -> bool:
+        return self.outcome == Result.SUCCEEDED
 
-    @property
-    def result(self) -> Result | None:
-        value = self.body.get("outcome")
-        return Result(value) if isinstance(value, str) and value in set(Result) else None
+    def as_body(self) -> dict[str, Any]:
+        """The JSON the contract gives it (section 2), also what the audit keeps for replays."""
+        if self.succeeded:
+            body: dict[str, Any] = {"ok": True, "outcome": self.outcome, "amountCents": self.amount_cents}
+        else:
+            body = {"error": self.message, "code": self.code, "outcome": self.outcome}
+            if self.amount_cents is not None:
+                body["amountCents"] = self.amount_cents
+        if self.attempt is not None:
+            body["attempt"] = self.attempt
+        if self.balance is not None:
+            body["balance"] = self.balance
+        if self.url:
+            body["url"] = self.url
+        return body
+
+    @classmethod
+    def from_stored(cls, status: int, body: dict[str, Any], fallback: Result, *, replayed: bool = True) -> TopupResult:
+        """A result again from what the audit kept (:meth:`as_body` and ``status``); ``fallback``
+        is the outcome of an answer kept before answers said it."""
+        outcome = body.get("outcome")
+        return cls(
+            outcome=Result(outcome) if isinstance(outcome, str) and outcome in set(Result) else fallback,
+            status=status,
+            code=str(body.get("code", "")),
+            message=str(body.get("error", "")),
+            attempt=body.get("attempt"),
+            amount_cents=body.get("amountCents"),
+            balance=body.get("balance"),
+            url=body.get("url"),
+            replayed=replayed,
+        )
 
 
-def error(status: int, code: str, message: str, result: Result | None = None, **extra: Any) -> Answer:
-    """An error answer; ``result`` (a top-up's) becomes its ``outcome``."""
-    body = {"error": str(message), "code": code, **extra}
-    if result is not None:
-        body["outcome"] = result
-    return Answer(status, body)
+def refusal(status: int, code: Code, message: str, outcome: Result = Result.REFUSED, **fields: Any) -> TopupResult:
+    """A top-up stopped before (or instead of) its landing call."""
+    return TopupResult(outcome, status, code, str(message), **fields)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from .conf import CreditsSettings, get_settings
 from .db import enqueue_with_the_commit, task
 from .exceptions import LandingError
 from .models import Schedule, TopupAttempt, unsettled_at
-from .outcomes import Answer, Outcome, error, settled_outcome
+from .outcomes import Outcome, TopupResult, refusal, settled_outcome
 from .signals import send_robustly, topup_failed, topup_succeeded
 from .words import msg_earlier_succeeded, msg_unsettled
 
@@ -56,14 +56,16 @@ def record(
     landing_status: int | None,
     duration_ms: int | None = None,
     via: SettledBy | None = None,
-) -> Answer:
+) -> TopupResult:
     """Write ``outcome`` onto ``attempt`` (the first answer when ``via`` is None) and tell the host.
 
-    Returns the browser's answer; if another path settled the attempt first, its answer.
+    Returns what became of the top-up; if another path settled the attempt first, what it found.
+    The audit keeps the answer (``response_status`` and ``response_body``) for replays.
     """
     conf = get_settings()
     now = timezone.now()
-    body = _body(attempt, outcome)
+    result = _result(attempt, outcome)
+    body = result.as_body()
     unknown = outcome.audit == Status.UNKNOWN
     fields: dict[str, Any] = {
         "status": outcome.audit,
@@ -71,7 +73,7 @@ def record(
         "landing_status": landing_status,
         "error_code": outcome.code,
         "error_message": outcome.message[:500],
-        "response_status": outcome.http_status,
+        "response_status": result.status,
         "response_body": body,
         "finished_at": attempt.finished_at or now,
     }
@@ -103,7 +105,7 @@ def record(
         attempt.refresh_from_db()
     _log(attempt, outcome, via)
     _announce(attempt, outcome, settled_later=via is not None)
-    return Answer(outcome.http_status, body, {"Retry-After": outcome.retry_after} if outcome.retry_after else {})
+    return result
 
 
 def settle(attempt: TopupAttempt, via: SettledBy) -> TopupAttempt:
@@ -156,7 +158,7 @@ def _lease(attempt: TopupAttempt, now: datetime, conf: CreditsSettings) -> None:
         attempt.settle_at = until
 
 
-def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> Answer | None:
+def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> TopupResult | None:
     """Before a new top-up: settle the user's unsettled attempts (other than this key's own).
 
     The answer that stops the new top-up: 409 ``unsettled`` while one still has no answer, 409
@@ -177,7 +179,7 @@ def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> A
         if time.monotonic() < deadline:
             attempt = settle(attempt, SettledBy.NEXT_TOPUP)
         if not attempt.is_settled:
-            return error(
+            return refusal(
                 409, Code.UNSETTLED, msg_unsettled(attempt.amount_cents), Result.UNKNOWN, attempt=str(attempt.pk)
             )
         if attempt.status == Status.SUCCEEDED:
@@ -185,22 +187,22 @@ def settle_earlier(user: AbstractBaseUser, key: str, conf: CreditsSettings) -> A
     if untold:
         TopupAttempt.objects.filter(pk__in=[a.pk for a in untold]).update(outcome_shown=True)
         latest = max(untold, key=lambda a: a.created_at)
-        return error(
+        return refusal(
             409,
             Code.EARLIER_TOPUP_SUCCEEDED,
             msg_earlier_succeeded(latest.amount_cents),
-            Result.REFUSED,
             attempt=str(latest.pk),
-            amountCents=latest.amount_cents,
+            amount_cents=latest.amount_cents,
         )
     return None
 
 
-def answer_of(attempt: TopupAttempt) -> Answer:
-    """The answer a retry gets for an attempt: its settled answer, or 409 ``unsettled``."""
+def answer_of(attempt: TopupAttempt) -> TopupResult:
+    """What a retry learns of an attempt: its settled result, or 409 ``unsettled``."""
     if attempt.is_settled and attempt.response_status is not None and attempt.response_body is not None:
-        return Answer(attempt.response_status, dict(attempt.response_body))
-    return error(409, Code.UNSETTLED, msg_unsettled(attempt.amount_cents), Result.UNKNOWN, attempt=str(attempt.pk))
+        body = dict(attempt.response_body)
+        return TopupResult.from_stored(attempt.response_status, body, Result(attempt.status), replayed=False)
+    return refusal(409, Code.UNSETTLED, msg_unsettled(attempt.amount_cents), Result.UNKNOWN, attempt=str(attempt.pk))
 
 
 def settle_due(via: SettledBy = SettledBy.SWEEP, limit: int | None = None) -> Counter[str]:
@@ -218,26 +220,18 @@ def next_try_in(tries: int, conf: CreditsSettings) -> timedelta:
     return timedelta(seconds=seconds * random.uniform(0.8, 1.0))
 
 
-def _body(attempt: TopupAttempt, outcome: Outcome) -> dict[str, Any]:
-    if outcome.audit == Status.SUCCEEDED:
-        body: dict[str, Any] = {
-            "ok": True,
-            "outcome": Result.SUCCEEDED,
-            "amountCents": attempt.amount_cents,
-            "attempt": str(attempt.pk),
-        }
-        if outcome.balance is not None:
-            body["balance"] = outcome.balance
-        return body
-    body = {
-        "error": outcome.message,
-        "code": outcome.code,
-        "outcome": Result(outcome.audit),
-        "attempt": str(attempt.pk),
-    }
-    if outcome.url:
-        body["url"] = outcome.url
-    return body
+def _result(attempt: TopupAttempt, outcome: Outcome) -> TopupResult:
+    return TopupResult(
+        outcome=Result(outcome.audit),
+        status=outcome.http_status,
+        code=outcome.code,
+        message=outcome.message,
+        attempt=str(attempt.pk),
+        amount_cents=attempt.amount_cents if outcome.audit == Status.SUCCEEDED else None,
+        balance=outcome.balance if outcome.audit == Status.SUCCEEDED else None,
+        url=outcome.url,
+        retry_after=outcome.retry_after,
+    )
 
 
 def _log(attempt: TopupAttempt, outcome: Outcome, via: SettledBy | None) -> None:

@@ -26,7 +26,7 @@ from .conf import get_settings
 from .db import give_back
 from .exceptions import LandingError, LandingNotConfigured
 from .models import TopupAttempt
-from .outcomes import Answer, Outcome, error, outcome_of_failure, outcome_of_response
+from .outcomes import Outcome, TopupResult, outcome_of_failure, outcome_of_response, refusal
 from .words import msg_bad_answer_unknown, msg_not_recorded, msg_not_sent
 
 logger = logging.getLogger("credits")
@@ -34,10 +34,10 @@ logger = logging.getLogger("credits")
 
 def request_topup(
     user: AbstractBaseUser, amount_cents: int, *, key: str | None = None, source: str = Source.API
-) -> Answer:
+) -> TopupResult:
     """Top up ``amount_cents`` (already validated) for ``user``; one charge per intended top-up at most."""
     begun = _unsent_on_failure(_begin, user, amount_cents, key, source)
-    if isinstance(begun, Answer):
+    if isinstance(begun, TopupResult):
         return begun
     started = time.monotonic()
     try:
@@ -49,10 +49,10 @@ def request_topup(
 
 async def arequest_topup(
     user: AbstractBaseUser, amount_cents: int, *, key: str | None = None, source: str = Source.API
-) -> Answer:
+) -> TopupResult:
     """:func:`request_topup` for async views."""
     begun = await sync_to_async(_unsent_on_failure)(_begin_then_give_back, user, amount_cents, key, source)
-    if isinstance(begun, Answer):
+    if isinstance(begun, TopupResult):
         return begun
     started = time.monotonic()
     try:
@@ -62,7 +62,7 @@ async def arequest_topup(
     return await sync_to_async(_recorded)(begun, outcome, landing_status, _ms_since(started))
 
 
-def _begin(user: AbstractBaseUser, amount_cents: int, key: str | None, source: str) -> TopupAttempt | Answer:
+def _begin(user: AbstractBaseUser, amount_cents: int, key: str | None, source: str) -> TopupAttempt | TopupResult:
     """Everything before the landing call: a freshly claimed attempt to send, or the answer."""
     conf = get_settings()
     key = key or uuid.uuid4().hex
@@ -78,7 +78,7 @@ def _begin(user: AbstractBaseUser, amount_cents: int, key: str | None, source: s
             return stop
         claimed = claims.claim(user, key, amount_cents, source, conf, settle_first=False)
     if not isinstance(claimed, claims.Claim):
-        assert isinstance(claimed, Answer)  # SETTLE_FIRST only comes when asked for
+        assert isinstance(claimed, TopupResult)  # SETTLE_FIRST only comes when asked for
         return claimed
     if not claimed.is_new:
         return settlement.answer_of(settlement.settle(claimed.attempt, SettledBy.RETRY))
@@ -87,7 +87,7 @@ def _begin(user: AbstractBaseUser, amount_cents: int, key: str | None, source: s
 
 def _begin_then_give_back(
     user: AbstractBaseUser, amount_cents: int, key: str | None, source: str
-) -> TopupAttempt | Answer:
+) -> TopupAttempt | TopupResult:
     """:func:`_begin`, then the connection goes back to the pool: the wait on the landing
     that follows holds none (one trip to the request's thread for both)."""
     try:
@@ -100,29 +100,29 @@ def _begin_then_give_back(
 
 
 def _unsent_on_failure(
-    begin: Callable[[AbstractBaseUser, int, str | None, str], TopupAttempt | Answer],
+    begin: Callable[[AbstractBaseUser, int, str | None, str], TopupAttempt | TopupResult],
     user: AbstractBaseUser,
     amount_cents: int,
     key: str | None,
     source: str,
-) -> TopupAttempt | Answer:
+) -> TopupAttempt | TopupResult:
     """``begin``, or, when it fails (the database is down, say), the answer that says so: the
     new top-up was not sent, so nothing was charged for it."""
     try:
         return begin(user, amount_cents, key, source)
     except Exception:
         logger.exception("top-up by user %s: failed before it was sent; nothing was charged", user.pk)
-        return error(503, Code.UNAVAILABLE, msg_not_sent(), Result.ERROR)
+        return refusal(503, Code.UNAVAILABLE, msg_not_sent(), Result.ERROR)
 
 
-def _recorded(attempt: TopupAttempt, outcome: Outcome, landing_status: int | None, duration_ms: int) -> Answer:
+def _recorded(attempt: TopupAttempt, outcome: Outcome, landing_status: int | None, duration_ms: int) -> TopupResult:
     """:func:`credits.settlement.record`; when the outcome cannot be written, the attempt stays
     ``pending`` (settlement finds its outcome) and the user is told it is not known yet."""
     try:
         return settlement.record(attempt, outcome, landing_status, duration_ms)
     except Exception:
         logger.exception("top-up %s: sent, but its outcome (%s) could not be recorded", attempt.pk, outcome.audit)
-        return error(502, Code.NOT_RECORDED, msg_not_recorded(), Result.UNKNOWN, attempt=str(attempt.pk))
+        return refusal(502, Code.NOT_RECORDED, msg_not_recorded(), Result.UNKNOWN, attempt=str(attempt.pk))
 
 
 def _outcome(response: client.LandingResponse) -> tuple[Outcome, int]:

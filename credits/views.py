@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST, require_safe
 from . import autotopup
 from .api import attempt_json
 from .balance import cached_balance, read_balance
-from .codes import UNSETTLED, Code, Result, Source
+from .codes import UNSETTLED, Code, Source
 from .conf import get_settings
 from .db import give_back
 from .exceptions import BalanceUnavailable, LandingBusy, LandingError, LandingNotConfigured
@@ -64,25 +64,24 @@ def topup_form(request: HttpRequest) -> HttpResponse:
     confirm_above = get_settings().confirm_above_cents
     if confirm_above and cents >= confirm_above and request.POST.get("confirmed") != "1":
         return _confirm(request, form)
-    answer = request_topup(
+    result = request_topup(
         request.user,  # type: ignore[arg-type]
         cents,
         key=form.cleaned_data["key"] or None,
         source=Source.FORM,
     )
-    if answer.result == Result.SUCCEEDED:
+    if result.succeeded:
         messages.success(request, msg_added(cents))
-    elif answer.code == Code.EARLIER_TOPUP_SUCCEEDED:
-        messages.success(request, answer.body["error"])
-    elif answer.code == Code.EARLIER_IN_PROGRESS:
-        messages.info(request, answer.body["error"])
-    elif answer.body.get("url"):
+    elif result.code == Code.EARLIER_TOPUP_SUCCEEDED:
+        messages.success(request, result.message)
+    elif result.code == Code.EARLIER_IN_PROGRESS:
+        messages.info(request, result.message)
+    elif result.url:
         messages.error(
-            request,
-            format_html('{} <a href="{}">{}</a>', answer.body["error"], answer.body["url"], _("Open the billing page")),
+            request, format_html('{} <a href="{}">{}</a>', result.message, result.url, _("Open the billing page"))
         )
     else:
-        messages.error(request, answer.body.get("error") or _("The top-up did not go through."))
+        messages.error(request, result.message or _("The top-up did not go through."))
     return HttpResponseRedirect(_next_url(request))
 
 
