@@ -121,6 +121,7 @@ bench: install
 	$(BIN)/python bench/topup_latency.py
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 	$(BIN)/python bench/serve.py --postgres $(POSTGRES_URL) $(SERVE_ARGS)
+	$(BIN)/python bench/cpu.py --postgres $(POSTGRES_URL) $(CPU_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles

@@ -799,7 +799,7 @@ def main() -> int:
         sandbox = Child(
             "sandbox landing",
             [python, "manage.py", "sandbox_landing", "--port", str(landing_port), "--credits", "1000000"],
-            env,
+            {**env, "VERS_SANDBOX": "on"},  # its command is installed only with the sandbox on
             logs / "sandbox.log",
         )
         children.append(sandbox)

@@ -1,1 +1,2 @@
-"""The site bench/serve.py runs: reef_site with one extra route, the cheapest Django proxy."""
+"""The site the benchmarks run (bench/serve.py, bench/cpu.py): reef_site with the benchmarks'
+floors added, the cheapest Django proxy and the lean view (views.py)."""
