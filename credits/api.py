@@ -37,7 +37,7 @@ from .outcomes import TopupResult, refusal
 from .permissions import amay_top_up, awho_to_ask, may_top_up, refusal_sentence, who_to_ask
 from .topups import arequest_topup, request_topup
 from .wire import is_valid_key
-from .words import format_dollars, status_text
+from .words import format_dollars, msg_balance_not_configured, status_text
 
 MAX_BODY_BYTES = 4096
 BROWSER_SOURCES = (Source.HEADER, Source.INLINE, Source.FORM, Source.API)
@@ -288,7 +288,7 @@ def _balance_refusal(exc: LandingError | BalanceUnavailable) -> ApiError:
         return error(503, Code.BUSY, _("The balance cannot be read right now. Please try again in a moment."))
     if isinstance(exc, LandingNotConfigured):
         logger.warning("balance: not asked, no landing token is configured")
-        return error(503, Code.NOT_CONFIGURED, _("The balance is not available: top-ups are not set up on this site."))
+        return error(503, Code.NOT_CONFIGURED, msg_balance_not_configured())
     logger.warning("balance: the landing gave no usable balance (%s)", client.redact(str(exc)))
     return error(502, Code.UPSTREAM_UNAVAILABLE, _("The balance cannot be read from the billing service right now."))
 

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from .amounts import validate_amount_cents, validate_threshold_cents
 from .models import AutoTopup
 from .wire import is_valid_key
+from .words import msg_whole_dollars
 
 if TYPE_CHECKING:
     _AutoForm = forms.ModelForm[AutoTopup]
@@ -32,7 +34,7 @@ class TopupForm(forms.Form):
         label=_("Amount"),
         error_messages={
             "required": _("Choose an amount or enter a whole number of dollars."),
-            "invalid": _("Enter a whole number of dollars, such as 10."),
+            "invalid": lazy(msg_whole_dollars, str)(),
         },
     )
     key = forms.CharField(max_length=255, required=False, widget=forms.HiddenInput)

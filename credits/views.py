@@ -36,7 +36,7 @@ from .models import TopupAttempt
 from .permissions import may_top_up, refusal_sentence, who_to_ask
 from .topups import request_topup
 from .widgets import balance_display, widget_context
-from .words import format_dollars, msg_added, msg_confirm
+from .words import format_dollars, msg_added, msg_balance_not_configured, msg_confirm, msg_open_billing
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -78,7 +78,7 @@ def topup_form(request: HttpRequest) -> HttpResponse:
         messages.info(request, result.message)
     elif result.url:
         messages.error(
-            request, format_html('{} <a href="{}">{}</a>', result.message, result.url, _("Open the billing page"))
+            request, format_html('{} <a href="{}">{}</a>', result.message, result.url, msg_open_billing())
         )
     else:
         messages.error(request, result.message or _("The top-up did not go through."))
@@ -108,7 +108,7 @@ def _page_balance() -> tuple[dict[str, Any] | None, str]:
         try:
             balance = read_balance()  # the cache was just read: past it
         except LandingNotConfigured:
-            return None, _("The balance is not available: top-ups are not set up on this site.")
+            return None, msg_balance_not_configured()
         except LandingBusy:
             return None, _("The balance cannot be read right now. Reload the page in a moment to try again.")
         except (LandingError, BalanceUnavailable):

@@ -24,7 +24,7 @@ from .codes import UNSETTLED
 from .conf import CreditsSettings, get_settings
 from .models import TopupAttempt
 from .permissions import may_top_up, who_to_ask
-from .words import format_dollars, msg_still_processing, script_texts
+from .words import format_dollars, msg_balance_detail, msg_still_processing, script_texts
 
 DEFAULT_HEADING_LEVEL = 3  # the inline widget's title, as it always was
 PAGE_URL_NAME = "credits_pages:page"  # the credits page, as credits/page_urls.py names it
@@ -93,7 +93,7 @@ def balance_display(balance: dict[str, float] | None, conf: CreditsSettings | No
     return {
         "amount": format_money(balance["remaining"]),
         "low": balance["remaining"] < conf.LOW_BALANCE_DOLLARS,
-        "detail": _("Credits %(credits)s, spent %(spend)s")
+        "detail": msg_balance_detail()
         % {"credits": format_money(balance["credits"]), "spend": format_money(balance["spend"])},
     }
 

@@ -180,6 +180,19 @@ def msg_confirm(amount_cents: int) -> str:
     return _("Add %(amount)s to the team's credits?") % {"amount": format_dollars(amount_cents)}
 
 
+def msg_balance_not_configured() -> str:
+    return _("The balance is not available: top-ups are not set up on this site.")
+
+
+def msg_open_billing() -> str:
+    return _("Open the billing page")
+
+
+def msg_balance_detail() -> str:
+    """The balance's detail line, with ``%(credits)s`` and ``%(spend)s`` to fill in."""
+    return _("Credits %(credits)s, spent %(spend)s")
+
+
 def script_texts(conf: CreditsSettings) -> dict[str, str]:
     """The sentences ``credits.js`` shows, translated here so the script holds no English."""
     return {
@@ -197,11 +210,11 @@ def script_texts(conf: CreditsSettings) -> dict[str, str]:
         ),
         "confirm": _("Add %(amount)s to the team's credits?"),
         "retrySafe": _("Pressing the same amount again is safe: it cannot be charged twice."),
-        "billing": _("Open the billing page"),
+        "billing": msg_open_billing(),
         "low": _("Low balance"),
         "unavailable": _("unavailable"),
         "unavailableLong": _("The balance cannot be read right now."),
-        "detail": _("Credits %(credits)s, spent %(spend)s"),
+        "detail": msg_balance_detail(),
         "recentEmpty": _("No top-ups yet."),
         "recentError": _("Recent top-ups cannot be loaded right now."),
     }
