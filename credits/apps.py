@@ -12,9 +12,10 @@ class CreditsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import autotopup, checks  # noqa: F401  (registers the system checks and the auto top-up's receivers)
+        from . import autotopup, checks, samples  # noqa: F401  (the system checks; the auto top-up's and samples' receivers)
 
         post_migrate.connect(_start_sweeping, sender=self, dispatch_uid="credits.start_sweeping")
+        post_migrate.connect(_start_sampling, sender=self, dispatch_uid="credits.start_sampling")
 
 
 def _start_sweeping(using: str = "default", **kwargs: Any) -> None:
@@ -27,3 +28,15 @@ def _start_sweeping(using: str = "default", **kwargs: Any) -> None:
         start_sweeping(using)
     except DatabaseError:  # migrated only part of the way: the next migrate starts it
         logging.getLogger("credits").warning("the settlement sweep could not be started", exc_info=True)
+
+
+def _start_sampling(using: str = "default", **kwargs: Any) -> None:
+    """After ``migrate`` (and a test database's flush): the balance sampling's chain, unless one lives."""
+    import logging
+
+    from .samples import start_sampling
+
+    try:
+        start_sampling(using)
+    except DatabaseError:  # migrated only part of the way: the next migrate starts it
+        logging.getLogger("credits").warning("the balance sampling could not be started", exc_info=True)

@@ -45,6 +45,7 @@ class CreditsSettings:
     SETTLE_BACKOFF_MAX_SECONDS: float = 3600.0
     SETTLE_SWEEP_SECONDS: float = 10.0  # the background worker looks for attempts due this often
     OPERATOR_AFTER_SECONDS: int = 24 * 60 * 60  # unsettled this long: flagged for an operator
+    SAMPLE_MINUTES: float = 5.0  # the background worker samples the balance this often (credits.samples)
     # Who may add credits (see credits.permissions). None: every logged-in user, as in reef.
     TOPUP_PERMISSION: str | None = None  # a permission name, "app_label.codename", such as "credits.top_up"
     TOPUP_CONTACT: str = ""  # shown to the others, such as "Ask Ada or Grace."; empty: the holders are named

@@ -11,14 +11,26 @@ pool (only where one is configured: a persistent connection is worth keeping).
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import connections, router, transaction
+from django.utils import timezone
 from django_tasks import task
 from django_tasks.base import Task
 
-__all__ = ["Task", "enqueue_with_the_commit", "give_back", "give_back_connections", "task"]
+from .models import Schedule
+
+__all__ = [
+    "Task",
+    "chain_next",
+    "chain_start",
+    "enqueue_with_the_commit",
+    "give_back",
+    "give_back_connections",
+    "task",
+]
 
 logger = logging.getLogger("credits")
 
@@ -60,3 +72,43 @@ def _queues_in_the_database(backend: object, alias: str) -> bool:
     except ImportError:  # pragma: no cover - the database backend is not installed
         return False
     return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == alias
+
+
+# --- Chains of background tasks ----------------------------------------------------------------
+# A chain is a task that queues its own next run (the settlement sweep, the balance sampler).
+# Its Schedule row holds when the next link is due; a link goes ahead only if it moves that time
+# on (one conditional UPDATE), so however many copies start, one chain lives.
+
+
+def chain_next(link: Task[[str], Any], name: str, due: str, every: timedelta) -> bool:
+    """For the link of chain ``name`` that was due at ``due``: if it is still the one due, move
+    the schedule on by ``every`` and queue the next link (together), and return True; False when
+    it is superseded (the caller then does nothing)."""
+    using = router.db_for_write(Schedule)
+    after = timezone.now() + every
+    with transaction.atomic(using=using):
+        if not Schedule.objects.using(using).filter(name=name, due_at=datetime.fromisoformat(due)).update(due_at=after):
+            return False
+        enqueue_with_the_commit(
+            link.using(run_after=after), (after.isoformat(),), using, f"chain {name}: the next link could not be queued"
+        )
+    return True
+
+
+def chain_start(link: Task[[str], Any], name: str, dead_after: timedelta, using: str, failure: str) -> bool:
+    """Start chain ``name`` with ``link`` now unless one lives (its next link is due less than
+    ``dead_after`` ago, or later); an older link left somewhere is superseded by the new one.
+    Returns whether it started one; never with a backend that cannot run a task later (the
+    chain would run back to back). ``failure`` is logged if the first link cannot be queued."""
+    if not link.get_backend().supports_defer:
+        return False
+    now = timezone.now()
+    with transaction.atomic(using=using):
+        schedule = Schedule.objects.using(using).select_for_update()
+        row, created = schedule.get_or_create(name=name, defaults={"due_at": now})
+        if not created and row.due_at > now - dead_after:
+            return False
+        row.due_at = now
+        row.save(using=using, update_fields=["due_at"])
+        enqueue_with_the_commit(link.using(run_after=now), (now.isoformat(),), using, failure)
+    return True

@@ -15,6 +15,7 @@ from .words import format_dollars
 __all__ = [
     "UNSETTLED",
     "AutoTopup",
+    "BalanceSample",
     "Schedule",
     "SettledBy",
     "Source",
@@ -205,3 +206,32 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class BalanceSample(models.Model):
+    """One balance the site read from the landing (:mod:`credits.samples` keeps them): when,
+    and the landing's three figures in dollars, as the floats it sent.
+
+    Every sample is kept for 14 days; older ones are thinned to the last of each hour
+    (``hourly``: the one kept for its hour), and none is kept past 400 days. History is read
+    by a range of ``at`` (indexed), so a month costs the same however many samples exist.
+    """
+
+    at = models.DateTimeField(_("read at"), db_index=True)
+    credits = models.FloatField(_("credits (dollars)"))
+    spend = models.FloatField(_("spend (dollars)"))
+    remaining = models.FloatField(_("remaining (dollars)"))
+    hourly = models.BooleanField(
+        _("kept for its hour"), default=False, help_text=_("Older than 14 days: the last sample of its hour.")
+    )
+
+    class Meta:
+        verbose_name = _("balance sample")
+        get_latest_by = "at"
+        indexes = [
+            # The samples not thinned yet: the pruning reads only these, however long the history.
+            models.Index(fields=["at"], name="credits_sample_unthinned", condition=models.Q(hourly=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"${self.remaining:,.2f} remaining at {self.at:%Y-%m-%d %H:%M}"

@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -37,9 +36,9 @@ from . import balance as balances
 from . import client
 from .codes import UNSETTLED, Code, Result, SettledBy, Status
 from .conf import CreditsSettings, get_settings
-from .db import enqueue_with_the_commit, task
+from .db import chain_next, chain_start, task
 from .exceptions import LandingError
-from .models import Schedule, TopupAttempt, unsettled_at
+from .models import TopupAttempt, unsettled_at
 from .outcomes import Outcome, TopupResult, refusal, settled_outcome
 from .signals import send_robustly, topup_failed, topup_succeeded
 from .words import msg_earlier_succeeded, msg_unsettled
@@ -276,12 +275,8 @@ SWEEP = "credits.settle"  # the schedule row of the sweeping chain
 def sweep_settlements(due: str) -> str:
     """One link of the sweeping chain: if it is still the one due (another chain, or an older
     link, is superseded), queue the next link, then settle every attempt that is due."""
-    conf = get_settings()
-    after = timezone.now() + timedelta(seconds=conf.SETTLE_SWEEP_SECONDS)
-    with transaction.atomic():
-        if not Schedule.objects.filter(name=SWEEP, due_at=datetime.fromisoformat(due)).update(due_at=after):
-            return "superseded"
-        sweep_settlements.using(run_after=after).enqueue(after.isoformat())
+    if not chain_next(sweep_settlements, SWEEP, due, timedelta(seconds=get_settings().SETTLE_SWEEP_SECONDS)):
+        return "superseded"
     counts = settle_due(SettledBy.BACKGROUND, limit=SWEEP_AT_ONCE)
     return ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "nothing due"
 
@@ -290,26 +285,11 @@ def start_sweeping(using: str = "default", **kwargs: Any) -> bool:
     """Start the sweeping chain unless one lives (its next link is due within a few sweeps);
     connected to ``post_migrate``. Returns whether it started one. With a backend that cannot
     run a task later there is no chain: ``settle_topups`` settles instead (a check warns)."""
-    if not sweep_settlements.get_backend().supports_defer:
-        return False
     conf = get_settings()
-    now = timezone.now()
-    dead = now - timedelta(seconds=conf.SETTLE_SWEEP_SECONDS * 3 + conf.TIMEOUT + conf.PENDING_GRACE_SECONDS)
-    with transaction.atomic(using=using):
-        row, created = (
-            Schedule.objects.using(using).select_for_update().get_or_create(name=SWEEP, defaults={"due_at": now})
-        )
-        if not created and row.due_at > dead:
-            return False
-        row.due_at = now
-        row.save(using=using, update_fields=["due_at"])
-        enqueue_with_the_commit(
-            sweep_settlements.using(run_after=now),
-            (now.isoformat(),),
-            using,
-            "the settlement sweep could not be started; migrate starts it again",
-        )
-    return True
+    dead = timedelta(seconds=conf.SETTLE_SWEEP_SECONDS * 3 + conf.TIMEOUT + conf.PENDING_GRACE_SECONDS)
+    return chain_start(
+        sweep_settlements, SWEEP, dead, using, "the settlement sweep could not be started; migrate starts it again"
+    )
 
 
 @task()

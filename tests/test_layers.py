@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "credits.claims": 4,
     "credits.topups": 5,
     "credits.autotopup": 6,
+    "credits.samples": 6,
 }
 EDGE = 7
 

@@ -332,10 +332,10 @@ def test_the_claim_queues_nothing_and_one_sweeping_chain_lives(sandbox, api):
     link queues the next before it works; a second start, or an old link, changes nothing."""
     from django_tasks_db.models import DBTaskResult
 
-    chain = list(DBTaskResult.objects.values_list("task_path", flat=True))
-    assert chain == ["credits.settlement.sweep_settlements"]
+    chains = sorted(DBTaskResult.objects.values_list("task_path", flat=True))
+    assert chains == ["credits.samples.sample_balance", "credits.settlement.sweep_settlements"]
     api.topup({"amountCents": 1000})
-    assert DBTaskResult.objects.count() == 1
+    assert DBTaskResult.objects.count() == 2
     assert start_sweeping() is False  # one lives
     due = due_sweep()
     assert sweep_settlements.call(due) == "nothing due"
