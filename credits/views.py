@@ -77,9 +77,7 @@ def topup_form(request: HttpRequest) -> HttpResponse:
     elif result.code == Code.EARLIER_IN_PROGRESS:
         messages.info(request, result.message)
     elif result.url:
-        messages.error(
-            request, format_html('{} <a href="{}">{}</a>', result.message, result.url, msg_open_billing())
-        )
+        messages.error(request, format_html('{} <a href="{}">{}</a>', result.message, result.url, msg_open_billing()))
     else:
         messages.error(request, result.message or _("The top-up did not go through."))
     return HttpResponseRedirect(_next_url(request))
