@@ -2,14 +2,17 @@
 it, read from the kernel's own count, under the production ASGI server and under a threaded
 WSGI server, in one run on this machine.
 
-Five requests, each sent one at a time (one client, a connection kept alive, no concurrency),
-``--warmup`` times and then ``--n`` times counted, in ``--rounds`` turns (the five in turn,
+Six requests, each sent one at a time (one client, a connection kept alive, no concurrency),
+``--warmup`` times and then ``--n`` times counted, in ``--rounds`` turns (the six in turn,
 ``REWARM`` warm-up requests again before each later turn's count), so that a shared machine
 whose speed drifts during the run shifts every figure alike and the ratios stay fair:
 
 * the top-up, ``POST /ui/api/topup-credits`` (logged in, CSRF, a fresh Idempotency-Key each
   time, the sandbox landing answering at once; spread over enough users that none reaches the
   app's default limit of 10 top-ups an hour);
+* the durable proxy (bench/site/views.py: the cheapest proxy plus the record before the landing
+  call and the outcome after, the claim's and the record's round trips to the database without
+  their rules);
 * the cheapest Django proxy for it (bench/site/views.py: log-in, CSRF, forward to the landing);
 * the balance poll, ``GET /ui/api/credits``, the balance in the cache;
 * the lean view, the poll's floor (bench/site/views.py: the session's log-in check and one
@@ -21,6 +24,10 @@ thread pool, or gthread's threads) from ``/proc/<pid>/stat`` just before and jus
 turn's counted requests, summed over the turns and divided by their number. The floors come
 in the server's own kind of view: async under ASGI, sync under WSGI (an async view there would
 start an event loop for every request).
+
+Each server has users of its own for the top-up and others for the durable proxy (both write
+attempts, and the top-up's claim reads the user's attempts of the last day), so the two servers
+and the two writers start alike; the reads go to every user in turn.
 
 Two servers, one after the other, each gunicorn with ONE worker process and max-requests off
 (a worker replaced mid-run would reset its count; the bench fails if it is):
@@ -40,7 +47,9 @@ sessions), the sandbox landing (``manage.py sandbox_landing``, a process of its 
     .venv/bin/python bench/cpu.py [--n 300 --warmup 50 --rounds 3 --servers asgi wsgi]
 
 Prints a table (endpoint x server, CPU ms per request) and the ratios with their targets,
-MISSED where one is missed. Exits 0 even then (it is a measurement); 1 only when the bench
+MISSED where one is missed; top-up / durable proxy and durable proxy / cheapest proxy have no
+target: they say how much of the top-up's cost over the cheapest proxy is the durable record
+and how much the rest of the app. Exits 0 even then (it is a measurement); 1 only when the bench
 itself could not run.
 """
 
@@ -48,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import math
 import os
 import platform
@@ -155,12 +165,19 @@ class Endpoint:
     name: str
     path: Callable[[Server], str]
     method: str = "GET"  # POST: a top-up's body, Idempotency-Key and CSRF token
-    limited: bool = False  # the project's top-up: each user at most PER_USER_HOUR times in the run
+    writer: bool = False  # writes attempts: its own users on each server, each at most PER_USER_HOUR times
 
 
 ENDPOINTS = [
     Endpoint(
-        "topup", "top-up          POST /ui/api/topup-credits", lambda s: "/ui/api/topup-credits", "POST", limited=True
+        "topup", "top-up          POST /ui/api/topup-credits", lambda s: "/ui/api/topup-credits", "POST", writer=True
+    ),
+    Endpoint(
+        "durable",
+        "durable proxy   POST /bench/topup-durable*",
+        lambda s: f"/bench/topup-durable{s.floor_suffix}",
+        "POST",
+        writer=True,
     ),
     Endpoint(
         "proxy", "cheapest proxy  POST /bench/topup-credits*", lambda s: f"/bench/topup-credits{s.floor_suffix}", "POST"
@@ -176,11 +193,13 @@ class Ratio:
     name: str
     over: str
     under: str
-    limit: float
+    limit: float | None  # None: no target, printed to explain another
 
 
 RATIOS = [
     Ratio("top-up / cheapest proxy", "topup", "proxy", 1.4),
+    Ratio("  top-up / durable proxy (the app's rules)", "topup", "durable", None),
+    Ratio("  durable proxy / cheapest proxy (durability)", "durable", "proxy", None),
     Ratio("balance poll / lean view", "poll", "lean", 1.3),
 ]
 
@@ -307,11 +326,15 @@ def report(results: dict[str, Measured], header: list[str]) -> str:
             over, under = results[server.key].figures[ratio.over], results[server.key].figures[ratio.under]
             value = over.cpu_ms / under.cpu_ms if under.cpu_ms > 0 else math.nan
             failures = over.failed + under.failed  # a ratio of figures with failed requests does not pass
+            if ratio.limit is None:
+                cells.append(f"{value:.2f}" + (f" ({failures} failed)" if failures else ""))
+                continue
             ok = value <= ratio.limit and not failures  # NaN is never <=
             met, total = met + ok, total + 1
             mark = "" if ok else (f" MISSED ({failures} failed)" if failures else " MISSED")
             cells.append(f"{value:.2f}{mark}")
-        lines.append(f"  {ratio.name:<46}" + "".join(f"{c:>18}" for c in cells) + f"   <= {ratio.limit:.2f}")
+        target = "(no target)" if ratio.limit is None else f"<= {ratio.limit:.2f}"
+        lines.append(f"  {ratio.name:<46}" + "".join(f"{c:>18}" for c in cells) + f"   {target}")
     lines.append("")
     lines.append(f"{met} of {total} targets met" + (f", {total - met} MISSED" if met < total else ""))
     return "\n".join(lines)
@@ -347,9 +370,12 @@ def main() -> int:
         parser.error("--rounds must be at least 1, --n at least --rounds and --warmup at least 0")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the cleanup below runs
     servers = [s for s in SERVERS if s.key in args.servers]
-    # Each user tops up at most PER_USER_HOUR times in the run: under the hourly limit.
-    topups = len(servers) * (args.warmup + (args.rounds - 1) * REWARM + args.n)
-    users = max(20, math.ceil(topups / PER_USER_HOUR) + 1)
+    # Each writer has users of its own on each server, each used at most PER_USER_HOUR times
+    # (under the hourly limit); the reads go to every user.
+    writes = args.warmup + (args.rounds - 1) * REWARM + args.n  # per writer and server
+    per_writer = math.ceil(writes / PER_USER_HOUR) + 1
+    writers = [e.key for e in ENDPOINTS if e.writer]
+    users = max(20, len(servers) * len(writers) * per_writer)
 
     began = time.monotonic()
     load_at_start = loadavg()
@@ -393,7 +419,11 @@ def main() -> int:
             row = cursor.fetchone()
         pg_version = row[0] if row else "?"
         logins = make_users(users)
-        topupers, readers = Users(logins, PER_USER_HOUR), Users(logins)
+        readers = Users(logins)
+        own = {  # (server, writer): its users
+            (server.key, writer): Users(logins[i * per_writer : (i + 1) * per_writer], PER_USER_HOUR)
+            for i, (server, writer) in enumerate(itertools.product(servers, writers))
+        }
         wsgi_views = credits_views_under_wsgi(env) if any(s.key == "wsgi" for s in servers) else ""
 
         sandbox = Child(
@@ -415,7 +445,7 @@ def main() -> int:
                 for endpoint in ENDPOINTS:
                     url = f"{site}{endpoint.path(server)}"
                     if endpoint.method == "POST":  # the proxy's landing has no limits: any user, any number of times
-                        make = site_topup(url, topupers if endpoint.limited else readers)
+                        make = site_topup(url, own[server.key, endpoint.key] if endpoint.writer else readers)
                     else:
                         make = site_get(url, readers)
                     figure = figures[endpoint.key]
@@ -440,7 +470,8 @@ def main() -> int:
             f"/proc/<pid>/stat, clock tick {1000 / CLOCK_TICK:.0f} ms),",
             f"  {args.n} requests per endpoint after {args.warmup} warm-up, one at a time over a kept-alive "
             f"connection, in {args.rounds} rounds (the endpoints in turn; {REWARM} warm-up again in each later one),",
-            f"  DEBUG off, PostgreSQL {pg_version} (psycopg pool), Redis db {redis_db}, loopback, {users} users",
+            f"  DEBUG off, PostgreSQL {pg_version} (psycopg pool), Redis db {redis_db}, loopback, {users} users ({per_writer} "
+            "of their own for each writer on each server)",
             *(f"  {s.title}: {SERVER_TEXT[s.key]}, max-requests off, worker pid {results[s.key].pid}" for s in servers),
             *([f"  the credits API under WSGI: {wsgi_views}"] if wsgi_views else []),
             f"machine: nproc {len(os.sched_getaffinity(0))}, {cpu_model()}, Python {platform.python_version()}, "
