@@ -75,7 +75,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import redis  # noqa: E402
 
 from bench.serve import (  # noqa: E402
     PER_USER_HOUR,
@@ -87,7 +86,6 @@ from bench.serve import (  # noqa: E402
     answers,
     cpu_model,
     create_database,
-    drop_database,
     empty_redis_db,
     free_port,
     latency,
@@ -97,6 +95,7 @@ from bench.serve import (  # noqa: E402
     server_url,
     site_get,
     site_topup,
+    tear_down,
     wait_until,
 )
 
@@ -483,26 +482,9 @@ def main() -> int:
         failed = False
         return 0
     finally:
-        for child in reversed(children_up):
-            child.stop()
-        if django_ready:
-            from django.db import connections
-
-            for conn in connections.all():
-                conn.close()
-                close_pool = getattr(conn, "close_pool", None)
-                if close_pool is not None:
-                    close_pool()
-        with contextlib.suppress(Exception):
-            drop_database(args.postgres, database)
-        with contextlib.suppress(Exception):
-            redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
-        if failed or args.keep_logs:
-            print(f"process logs: {logs}", file=sys.stderr)
-        else:
-            for path in logs.iterdir():
-                path.unlink()
-            logs.rmdir()
+        tear_down(
+            children_up, django_ready, args.postgres, database, redis_db, logs, keep_logs=failed or args.keep_logs
+        )
 
 
 if __name__ == "__main__":

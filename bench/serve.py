@@ -893,26 +893,34 @@ def main() -> int:
         failed = False
         return 0
     finally:
-        for child in reversed(children):
-            child.stop()
-        if django_ready:
-            from django.db import connections
+        tear_down(children, django_ready, args.postgres, database, redis_db, logs, keep_logs=failed or args.keep_logs)
 
-            for conn in connections.all():
-                conn.close()
-                close_pool = getattr(conn, "close_pool", None)
-                if close_pool is not None:
-                    close_pool()
-        with contextlib.suppress(Exception):
-            drop_database(args.postgres, database)
-        with contextlib.suppress(Exception):
-            redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
-        if failed or args.keep_logs:
-            print(f"process logs: {logs}", file=sys.stderr)
-        else:
-            for path in logs.iterdir():
-                path.unlink()
-            logs.rmdir()
+
+def tear_down(
+    children: list[Any], django_ready: bool, postgres: str, database: str, redis_db: int, logs: Path, *, keep_logs: bool
+) -> None:
+    """Stop the processes (last started first), close this process's connections, drop the
+    database, empty the Redis database, and remove the logs unless they are kept."""
+    for child in reversed(children):
+        child.stop()
+    if django_ready:
+        from django.db import connections
+
+        for conn in connections.all():
+            conn.close()
+            close_pool = getattr(conn, "close_pool", None)
+            if close_pool is not None:
+                close_pool()
+    with contextlib.suppress(Exception):
+        drop_database(postgres, database)
+    with contextlib.suppress(Exception):
+        redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
+    if keep_logs:
+        print(f"process logs: {logs}", file=sys.stderr)
+    else:
+        for path in logs.iterdir():
+            path.unlink()
+        logs.rmdir()
 
 
 if __name__ == "__main__":
