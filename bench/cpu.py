@@ -85,7 +85,6 @@ from bench.serve import (  # noqa: E402
     Users,
     answers,
     cpu_model,
-    create_database,
     empty_redis_db,
     free_port,
     latency,
@@ -93,6 +92,7 @@ from bench.serve import (  # noqa: E402
     make_users,
     run_async,
     server_url,
+    set_up_django,
     site_get,
     site_topup,
     tear_down,
@@ -403,20 +403,8 @@ def main() -> int:
     django_ready = False
     failed = True
     try:
-        create_database(args.postgres, database)
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        django_ready = True
-        from django.core.management import call_command
-        from django.db import connection
-
-        call_command("migrate", verbosity=0)
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            row = cursor.fetchone()
-        pg_version = row[0] if row else "?"
+        pg_version = set_up_django(args.postgres, database, env)
+        django_ready = True  # from here on, tear_down closes Django's connections too
         logins = make_users(users)
         readers = Users(logins)
         own = {  # (server, writer): its users

@@ -769,20 +769,8 @@ def main() -> int:
     django_ready = False
     failed = True
     try:
-        create_database(args.postgres, database)
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        django_ready = True
-        from django.core.management import call_command
-        from django.db import connection
-
-        call_command("migrate", verbosity=0)
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            row = cursor.fetchone()
-        pg_version = row[0] if row else "?"
+        pg_version = set_up_django(args.postgres, database, env)
+        django_ready = True  # from here on, tear_down closes Django's connections too
         machine = [
             "bench/serve.py: the production server (gunicorn, reef_site/gunicorn.conf.py, "
             f"{WORKERS} uvicorn workers, DEBUG off, PostgreSQL {pg_version}, Redis db {redis_db}) on loopback",
@@ -894,6 +882,24 @@ def main() -> int:
         return 0
     finally:
         tear_down(children, django_ready, args.postgres, database, redis_db, logs, keep_logs=failed or args.keep_logs)
+
+
+def set_up_django(postgres: str, database: str, env: dict[str, str]) -> str:
+    """Create and migrate the throwaway database, with Django set up in this process on the
+    site's environment; the server's version."""
+    create_database(postgres, database)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        row = cursor.fetchone()
+    return str(row[0]) if row else "?"
 
 
 def tear_down(
