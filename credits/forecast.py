@@ -131,7 +131,10 @@ def recent_rate(samples: Iterable[Sample], now: datetime, lookback: timedelta = 
     spend, covered = _observed(samples, now, lookback)
     if covered < MIN_HISTORY or spend <= 0:
         return None
-    return Rate(per_hour=spend / (covered / HOUR), window=covered)
+    per_hour = spend / (covered / HOUR)
+    if per_hour <= 0:  # a spend so small that the division underflows: no rate to speak of
+        return None
+    return Rate(per_hour=per_hour, window=covered)
 
 
 def hours_left(remaining: float, per_hour: float | None) -> float | None:

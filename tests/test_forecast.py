@@ -388,3 +388,10 @@ def test_the_phrase_is_never_off_by_more_than_its_rounding(hours):
         assert abs(count - hours / 24) <= 0.5
     else:
         assert phrase == "more than 90 days"
+
+
+def test_a_spend_too_small_to_divide_gives_no_rate():
+    """Found by hypothesis: 5e-324 dollars over two hours underflows to a rate of 0.0."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    samples = [Sample(start, 10.0, 0.0, 10.0), Sample(start + timedelta(hours=2), 10.0, 5e-324, 10.0)]
+    assert recent_rate(samples, start + timedelta(hours=2)) is None
