@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
@@ -21,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -31,10 +34,12 @@ from .amounts import validate_amount_cents
 from .codes import Code, Source, Status
 from .conf import get_settings
 from .exceptions import BalanceUnavailable, LandingBusy, LandingError, LandingNotConfigured
+from .forecast import HOUR, daily_spend, forecast, recent_rate
 from .forms import AutoTopupForm
 from .models import TopupAttempt
 from .outcomes import TopupResult, refusal
 from .permissions import amay_top_up, awho_to_ask, may_top_up, refusal_sentence, who_to_ask
+from .samples import as_samples, history
 from .topups import arequest_topup, request_topup
 from .wire import is_valid_key
 from .words import format_dollars, msg_balance_not_configured, status_text
@@ -317,6 +322,46 @@ def recent_topups(request: HttpRequest) -> JsonResponse:
         return respond(error(404, Code.NOT_FOUND, _("Recent top-ups are turned off on this site.")))
     attempts = TopupAttempt.objects.filter(user=request.user).order_by("-created_at")[:limit]  # type: ignore[misc]
     return JsonResponse({"topups": [attempt_json(a) for a in attempts]})
+
+
+# --- the spend history ------------------------------------------------------------------
+
+
+SPEND_DAYS = 30  # the default of ?days=
+MAX_SPEND_DAYS = 90
+
+
+def parse_days(raw: str | None) -> int | None:
+    """``?days=``: a whole number from 1 to 90 written in ASCII digits (default 30), or None."""
+    if raw is None:
+        return SPEND_DAYS
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_SPEND_DAYS:
+        return None
+    return int(raw)
+
+
+@json_endpoint("GET")
+def spend(request: HttpRequest) -> JsonResponse:
+    """``GET spend?days=N``: the team's spend on each of the last N days (the site's time zone,
+    oldest first), the spend rate of the last day and the forecast of when the credits run out."""
+    days = parse_days(request.GET.get("days"))
+    if days is None:
+        return respond(
+            error(400, Code.INVALID_DAYS, _("days must be a whole number from 1 to %(max)d.") % {"max": MAX_SPEND_DAYS})
+        )
+    now = timezone.now()
+    samples = as_samples(history(now - timedelta(days=days)))
+    rate = recent_rate(samples, now)
+    return JsonResponse(
+        {
+            "days": [
+                {"date": day.isoformat(), "spend": round(dollars, 6)}
+                for day, dollars in daily_spend(samples, days, now, timezone.get_current_timezone())
+            ],
+            "rate": None if rate is None else {"perHour": rate.per_hour, "windowHours": rate.window / HOUR},
+            "forecast": forecast(samples, now).as_json(),
+        }
+    )
 
 
 # --- auto top-up -----------------------------------------------------------------------

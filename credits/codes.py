@@ -67,6 +67,7 @@ class Code(StrEnum):
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     INVALID_ATTEMPT = "invalid_attempt"
     INVALID_AUTO_TOPUP = "invalid_auto_topup"
+    INVALID_DAYS = "invalid_days"
     # The claim: refused before anything is sent
     RATE_LIMITED = "rate_limited"
     IN_PROGRESS = "in_progress"

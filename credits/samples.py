@@ -25,7 +25,7 @@ statement a row, on PostgreSQL and SQLite alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +41,7 @@ from .balance import cached_balance, read_balance
 from .conf import get_settings
 from .db import chain_next, chain_start, task
 from .exceptions import BalanceUnavailable, LandingBusy, LandingNotConfigured
+from .forecast import Sample
 from .models import BalanceSample, Schedule, TopupAttempt
 from .signals import balance_read, topup_succeeded
 
@@ -48,6 +49,7 @@ __all__ = [
     "BalanceSample",
     "Pruned",
     "Taken",
+    "as_samples",
     "history",
     "prune",
     "prune_if_due",
@@ -164,6 +166,11 @@ def history(since: datetime, until: datetime | None = None) -> QuerySet[BalanceS
     if until is not None:
         samples = samples.filter(at__lt=until)
     return samples.order_by("at")
+
+
+def as_samples(rows: Iterable[BalanceSample]) -> list[Sample]:
+    """``rows`` (such as :func:`history`'s) as :class:`credits.forecast.Sample` values, for its arithmetic."""
+    return [Sample(at=row.at, credits=row.credits, spend=row.spend, remaining=row.remaining) for row in rows]
 
 
 # --- Retention ---------------------------------------------------------------------------------

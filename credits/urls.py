@@ -27,6 +27,7 @@ def patterns(async_views: bool) -> list[URLPattern]:
         path("recent-topups", api.recent_topups, name="recent-topups"),
         path("topup-seen", api.topup_seen, name="topup-seen"),
         path("auto-topup", api.auto_topup, name="auto-topup"),
+        path("spend", api.spend, name="spend"),
     ]
 
 

@@ -11,6 +11,7 @@ reversing ``credits_pages:page``. The JSON endpoints are in :mod:`credits.api`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -18,25 +19,39 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from . import autotopup
+from . import autotopup, charts
 from .api import attempt_json
 from .balance import cached_balance, read_balance
 from .codes import UNSETTLED, Code, Source
 from .conf import get_settings
 from .db import give_back
 from .exceptions import BalanceUnavailable, LandingBusy, LandingError, LandingNotConfigured
+from .forecast import Sample, daily_spend
 from .forms import TopupForm
 from .models import TopupAttempt
 from .permissions import may_top_up, refusal_sentence, who_to_ask
+from .samples import as_samples, history
 from .topups import request_topup
-from .widgets import balance_display, widget_context
-from .words import format_dollars, msg_added, msg_balance_not_configured, msg_confirm, msg_open_billing
+from .widgets import balance_display, format_money, request_forecast, widget_context
+from .words import (
+    format_dollars,
+    msg_added,
+    msg_balance_not_configured,
+    msg_confirm,
+    msg_no_history,
+    msg_open_billing,
+    msg_spend_summary,
+)
+
+CHART_DAYS = 30  # the daily spend's bars
+LINE_DAYS = 7  # the remaining credits' line
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -142,13 +157,53 @@ def _auto_topup_summary(user: Any) -> dict[str, str]:
     }
 
 
+def _spend_history(request: HttpRequest, uid: str) -> dict[str, Any]:
+    """The page's chart, its sentence and its table: one query for the month's samples, which
+    also give the header its forecast (so the header asks for none)."""
+    now = timezone.now()
+    tz = timezone.get_current_timezone()
+    samples: list[Sample] = as_samples(history(now - timedelta(days=CHART_DAYS)))
+    outlook = request_forecast(request, samples)
+    assert outlook is not None  # the page is for a logged-in user only
+    if not samples:  # no history: nothing to draw, and never a made-up zero
+        return {"summary_id": f"{uid}-spend-summary", "summary": msg_no_history(), "chart": "", "rows": []}
+    daily = daily_spend(samples, CHART_DAYS, now, tz)
+    start = now - timedelta(days=LINE_DAYS)
+    recent = [sample for sample in samples if sample.at >= start]
+    # The line: the last reading of each hour; the table: the last of each day.
+    hourly = {sample.at.replace(minute=0, second=0, microsecond=0): sample.remaining for sample in recent}
+    day_end = {sample.at.astimezone(tz).date(): sample.remaining for sample in recent}
+    summary_id = f"{uid}-spend-summary"
+    summary = msg_spend_summary(format_money(sum(dollars for _day, dollars in daily)), CHART_DAYS, outlook)
+    return {
+        "summary_id": summary_id,
+        "summary": summary,
+        "chart": charts.chart(
+            [dollars for _day, dollars in daily],
+            [((at - start) / (now - start), dollars) for at, dollars in hourly.items()],
+            labelledby=summary_id,
+            spend_label=_("Daily spend, last %(days)d days") % {"days": CHART_DAYS},
+            remaining_label=_("Remaining credits, last %(days)d days") % {"days": LINE_DAYS},
+        ),
+        "rows": [
+            {
+                "date": day,
+                "spend": format_money(dollars),
+                "remaining": format_money(day_end[day]) if day in day_end else "",
+            }
+            for day, dollars in daily
+        ],
+    }
+
+
 @transaction.non_atomic_requests  # the balance may be read from the landing: no transaction held open
 @never_cache
 @require_safe
 @login_required
 def credits_page(request: HttpRequest) -> HttpResponse:
-    """``GET``: the team's balance, the amounts, the auto top-up setting and the user's recent
-    top-ups, rendered on the server; what the header's "+ credits" leads to without JavaScript.
+    """``GET``: the team's balance, its spend history (a chart drawn on the server, a sentence
+    and a table), the amounts, the auto top-up setting and the user's recent top-ups, rendered
+    on the server; what the header's "+ credits" leads to without JavaScript.
     The forms post to ``topup-form`` and come back here with a message."""
     balance, problem = _page_balance()
     context = widget_context({"request": request}, "form")
@@ -163,6 +218,7 @@ def credits_page(request: HttpRequest) -> HttpResponse:
             "has_unsettled": any(item["status"] in UNSETTLED for item in recent),
             "show_recent": limit > 0,
             "auto_topup": _auto_topup_summary(request.user),
+            "spend": _spend_history(request, context["uid"]),
         }
     )
     return render(request, "credits/page.html", context)

@@ -3,27 +3,32 @@ credits page (:mod:`credits.views`) render from.
 
 Reading settings, reversing URLs and the cached balance, and one query per request for the
 user's top-up still in flight or unsettled (so a page loaded while one is under way says so at
-once); no landing call. The permission check adds its own when ``CREDITS["TOPUP_PERMISSION"]`` is set.
+once), and for the header one more for the last day's balance samples (the forecast, an
+indexed range of ``at``); no landing call. The permission check adds its own when
+``CREDITS["TOPUP_PERMISSION"]`` is set.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django import template
 from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .amounts import preset_amounts
 from .balance import cached_balance
 from .codes import UNSETTLED
 from .conf import CreditsSettings, get_settings
+from .forecast import RATE_LOOKBACK, Forecast, Sample, forecast
 from .models import TopupAttempt
 from .permissions import may_top_up, who_to_ask
+from .samples import as_samples, history
 from .words import format_dollars, msg_balance_detail, msg_still_processing, script_texts
 
 DEFAULT_HEADING_LEVEL = 3  # the inline widget's title, as it always was
@@ -85,6 +90,21 @@ def in_flight(request: Any) -> dict[str, Any] | None:
     return found  # type: ignore[return-value]
 
 
+def request_forecast(request: Any, samples: Sequence[Sample] | None = None) -> Forecast | None:
+    """When the credits run out at the last day's rate (:func:`credits.forecast.forecast`), for
+    a logged-in user: from ``samples`` when the caller read them already (the credits page reads
+    a month), else from the last day's samples, one query; read once per request."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    found = getattr(request, "_credits_forecast", _UNREAD)
+    if found is _UNREAD or samples is not None:
+        now = timezone.now()
+        found = forecast(as_samples(history(now - RATE_LOOKBACK)) if samples is None else samples, now)
+        request._credits_forecast = found
+    return found  # type: ignore[return-value]
+
+
 def balance_display(balance: dict[str, float] | None, conf: CreditsSettings | None = None) -> dict[str, Any] | None:
     """What a page shows of ``balance``: the amount, whether it is low, and the detail line."""
     if balance is None:
@@ -132,13 +152,15 @@ def heading_tag(level: Any) -> str:
 
 
 def widget_context(context: template.Context | Mapping[str, Any], source: str) -> dict[str, Any]:
-    """What the header menu and the inline widget render from: no landing call, and no query
-    unless a permission is required (see :mod:`credits.templatetags.credits`)."""
+    """What the header menu and the inline widget render from: no landing call; the user's
+    top-up in flight (one query a request), the header's forecast (one more), and the
+    permission's queries when one is required (see :mod:`credits.templatetags.credits`)."""
     conf = get_settings()
     request = context.get("request")
     uid = "credits-" + uuid.uuid4().hex[:10]
     allowed = _may_top_up(conf, request)
     pending = in_flight(request)
+    outlook = request_forecast(request) if source == "header" else None
     return {
         "uid": uid,
         "source": source,
@@ -169,5 +191,6 @@ def widget_context(context: template.Context | Mapping[str, Any], source: str) -
         "custom_key": uuid.uuid4().hex,
         "texts": json.dumps(script_texts(conf), ensure_ascii=False),
         "pending": pending,
+        "forecast": outlook.phrase if outlook is not None and outlook.state == "forecast" else "",
         "pending_json": json.dumps({"attempt": pending["attempt"], "cents": pending["cents"]}) if pending else "",
     }

@@ -9,6 +9,7 @@ from django.utils.translation import ngettext
 
 from .codes import UNSETTLED, Status
 from .conf import CreditsSettings
+from .forecast import Forecast, time_left_phrase, window_phrase
 
 
 def format_dollars(cents: int) -> str:
@@ -191,6 +192,27 @@ def msg_open_billing() -> str:
 def msg_balance_detail() -> str:
     """The balance's detail line, with ``%(credits)s`` and ``%(spend)s`` to fill in."""
     return _("Credits %(credits)s, spent %(spend)s")
+
+
+def msg_no_history() -> str:
+    """The credits page's spend history before there is any (never a made-up zero)."""
+    return _("No spend history yet: it starts with this site's next balance readings.")
+
+
+def msg_spend_summary(spent: str, days: int, outlook: Forecast) -> str:
+    """The credits page's chart in one sentence: "$12.40 spent in the last 30 days; about 6 hours
+    left at the last day's rate." (without a forecast, the forecast's own sentence follows)."""
+    values = {"spent": spent, "days": days}
+    if outlook.state == "forecast" and outlook.hours_left is not None and outlook.window is not None:
+        return ngettext(
+            "%(spent)s spent in the last day; %(time)s left %(rate)s.",
+            "%(spent)s spent in the last %(days)d days; %(time)s left %(rate)s.",
+            days,
+        ) % {**values, "time": time_left_phrase(outlook.hours_left), "rate": window_phrase(outlook.window)}
+    spent_sentence = (
+        ngettext("%(spent)s spent in the last day.", "%(spent)s spent in the last %(days)d days.", days) % values
+    )
+    return f"{spent_sentence} {outlook.phrase}"
 
 
 def script_texts(conf: CreditsSettings) -> dict[str, str]:

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "credits.amounts": 1,
     "credits.outcomes": 1,
     "credits.forecast": 1,
+    "credits.charts": 1,
     "credits.models": 2,
     "credits.signals": 2,
     "credits.db": 2,

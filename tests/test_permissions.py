@@ -227,7 +227,7 @@ def test_a_user_who_may_sees_the_amounts(required, user):
 
 
 def test_unset_rendering_asks_no_permission(user, django_assert_num_queries):
-    with django_assert_num_queries(1):  # the user's top-up in flight, nothing else
+    with django_assert_num_queries(1 + 1):  # the user's top-up in flight, the header's forecast, nothing else
         html = render(user)
     assert html.count(">$10</button>") == 3
     assert "credits-ask" not in html
@@ -236,14 +236,14 @@ def test_unset_rendering_asks_no_permission(user, django_assert_num_queries):
 def test_set_rendering_asks_once_per_page(required, user, django_user_model, django_assert_num_queries):
     """has_perm: the user's and the groups' permissions, cached on the user for the request;
     who to ask: one query, cached. A superuser costs nothing. Each page also asks once for the
-    user's top-up in flight."""
-    with django_assert_num_queries(3 + 1):
+    user's top-up in flight and once for the header's forecast."""
+    with django_assert_num_queries(3 + 2):
         render(user)
     holder = grant(user)
-    with django_assert_num_queries(2 + 1):
+    with django_assert_num_queries(2 + 2):
         render(holder)
     admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
-    with django_assert_num_queries(0 + 1):
+    with django_assert_num_queries(0 + 2):
         render(admin)
 
 

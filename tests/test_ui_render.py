@@ -29,11 +29,12 @@ def refuse(request: httpx.Request) -> httpx.Response:
     raise AssertionError(f"rendering called the landing: {request.url}")
 
 
-def test_rendering_makes_one_query_and_no_landing_call(django_assert_num_queries, user):
-    """One query for the whole page, however many widgets: the user's top-up still in flight."""
+def test_rendering_makes_two_queries_and_no_landing_call(django_assert_num_queries, user):
+    """Two queries for the whole page, however many widgets: the user's top-up still in flight,
+    and the last day's balance samples for the header's forecast."""
     request = RequestFactory().get("/")
     request.user = user
-    with override_transport(httpx.MockTransport(refuse)), django_assert_num_queries(1):
+    with override_transport(httpx.MockTransport(refuse)), django_assert_num_queries(2):
         html = render(request=request)
     assert html.count('data-credits="inline"') == 2
     assert html.count('data-credits="header"') == 1

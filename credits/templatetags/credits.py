@@ -5,7 +5,8 @@ Django way (``credits/assets.html``, ``credits/button.html``, ``credits/_inline.
 
 Rendering reads settings, reverses URLs, looks at the cached balance and asks the database
 once per request for the user's top-up still in flight (so a page loaded meanwhile says so at
-once); no call to the landing. A balance still in the cache (a few seconds old
+once), and once more for the header's forecast (the last day's balance samples, shown as a
+sentence in its menu); no call to the landing. A balance still in the cache (a few seconds old
 at most) is shown at once, also without JavaScript; ``credits.js`` fetches a fresh one and
 the recent top-ups after load. Only when ``CREDITS["TOPUP_PERMISSION"]`` is set does it ask
 whether the user holds it (``has_perm``: Django's permission queries, once per request) and,
