@@ -93,6 +93,7 @@ from bench.serve import (  # noqa: E402
     run_async,
     server_url,
     set_up_django,
+    site_environment,
     site_get,
     site_topup,
     tear_down,
@@ -384,21 +385,9 @@ def main() -> int:
     landing_port = free_port()
     landing = f"http://127.0.0.1:{landing_port}"
     logs = Path(tempfile.mkdtemp(prefix="reef-cpu-bench-"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GUNICORN_") and k != "REEF_SERVER"},
-        "DJANGO_SETTINGS_MODULE": "bench.site.cpu_settings",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DEBUG": "off",
-        "VERS_SANDBOX": "off",
-        "DATABASE_URL": f"{args.postgres}/{database}",
-        "CACHE_URL": f"redis://127.0.0.1:6379/{redis_db}",
-        "VERS_LANDING_URL": landing,
-        "VERS_AUTH_TOKEN": token,
-        "WEB_CONCURRENCY": "1",
-        "HOST": "127.0.0.1",  # loopback only (production binds every interface)
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = site_environment(
+        "bench.site.cpu_settings", args.postgres, database, redis_db, landing, token, WEB_CONCURRENCY="1"
+    )
     children_up: list[Child] = []
     django_ready = False
     failed = True

@@ -749,22 +749,16 @@ def main() -> int:
     site_port, landing_port = free_port(), free_port()
     site, landing = f"http://127.0.0.1:{site_port}", f"http://127.0.0.1:{landing_port}"
     logs = Path(tempfile.mkdtemp(prefix="reef-serve-bench-"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GUNICORN_")},
-        "DJANGO_SETTINGS_MODULE": "bench.site.settings",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DEBUG": "off",
-        "VERS_SANDBOX": "off",
-        "DATABASE_URL": f"{args.postgres}/{database}",
-        "CACHE_URL": f"redis://127.0.0.1:6379/{redis_db}",
-        "VERS_LANDING_URL": landing,
-        "VERS_AUTH_TOKEN": token,
-        "WEB_CONCURRENCY": str(WORKERS),
-        "HOST": "127.0.0.1",  # loopback only (production binds every interface)
-        "PORT": str(site_port),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = site_environment(
+        "bench.site.settings",
+        args.postgres,
+        database,
+        redis_db,
+        landing,
+        token,
+        WEB_CONCURRENCY=str(WORKERS),
+        PORT=str(site_port),
+    )
     children: list[Child] = []
     django_ready = False
     failed = True
@@ -882,6 +876,29 @@ def main() -> int:
         return 0
     finally:
         tear_down(children, django_ready, args.postgres, database, redis_db, logs, keep_logs=failed or args.keep_logs)
+
+
+def site_environment(
+    settings_module: str, postgres: str, database: str, redis_db: int, landing: str, token: str, **extra: str
+) -> dict[str, str]:
+    """The site's environment as production has it (DEBUG off, no sandbox), on the bench's own
+    database, Redis database and landing, bound to loopback; gunicorn's own variables dropped."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("GUNICORN_") and k != "REEF_SERVER"}
+    return {
+        **inherited,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DEBUG": "off",
+        "VERS_SANDBOX": "off",
+        "DATABASE_URL": f"{postgres}/{database}",
+        "CACHE_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        "VERS_LANDING_URL": landing,
+        "VERS_AUTH_TOKEN": token,
+        "HOST": "127.0.0.1",  # loopback only (production binds every interface)
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
 
 
 def set_up_django(postgres: str, database: str, env: dict[str, str]) -> str:
