@@ -83,6 +83,7 @@ from bench.serve import (  # noqa: E402
     Make,
     Run,
     Users,
+    add_service_arguments,
     answers,
     cpu_model,
     empty_redis_db,
@@ -91,7 +92,6 @@ from bench.serve import (  # noqa: E402
     loadavg,
     make_users,
     run_async,
-    server_url,
     set_up_django,
     site_environment,
     site_get,
@@ -357,14 +357,7 @@ def main() -> int:
     parser.add_argument(
         "--servers", choices=[s.key for s in SERVERS], nargs="+", default=[s.key for s in SERVERS], help="which to run"
     )
-    parser.add_argument(
-        "--postgres",
-        type=server_url,
-        default="postgres://postgres@127.0.0.1:5432",
-        help="the server (a database in the URL is ignored: a throwaway one is made and dropped)",
-    )
-    parser.add_argument("--redis-db", type=int, default=None, help="default: the highest-numbered empty one")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the process logs (and print their folder)")
+    add_service_arguments(parser)
     args = parser.parse_args()
     if args.rounds < 1 or args.n < args.rounds or args.warmup < 0:
         parser.error("--rounds must be at least 1, --n at least --rounds and --warmup at least 0")

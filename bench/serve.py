@@ -729,14 +729,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="turns the 16-client figures are taken in")
     parser.add_argument("--warmup-seconds", type=float, default=1.5, help="warm-up seconds before each turn")
     parser.add_argument("--claim-n", type=int, default=200, help="timed top-ups per claim figure")
-    parser.add_argument(
-        "--postgres",
-        type=server_url,
-        default="postgres://postgres@127.0.0.1:5432",
-        help="the server (a database in the URL is ignored: a throwaway one is made and dropped)",
-    )
-    parser.add_argument("--redis-db", type=int, default=None, help="default: the highest-numbered empty one")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the process logs (and print their folder)")
+    add_service_arguments(parser)
     args = parser.parse_args()
     if args.users < WAITING + 2 * CLIENTS:
         parser.error(f"--users must be at least {WAITING + 2 * CLIENTS}")
@@ -876,6 +869,18 @@ def main() -> int:
         return 0
     finally:
         tear_down(children, django_ready, args.postgres, database, redis_db, logs, keep_logs=failed or args.keep_logs)
+
+
+def add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every server bench takes: the PostgreSQL server, the Redis database, the logs."""
+    parser.add_argument(
+        "--postgres",
+        type=server_url,
+        default="postgres://postgres@127.0.0.1:5432",
+        help="the server (a database in the URL is ignored: a throwaway one is made and dropped)",
+    )
+    parser.add_argument("--redis-db", type=int, default=None, help="default: the highest-numbered empty one")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the process logs (and print their folder)")
 
 
 def site_environment(
