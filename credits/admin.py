@@ -21,14 +21,29 @@ from django.utils.translation import ngettext
 
 from . import settlement
 from .forms import AutoTopupForm
-from .models import UNSETTLED, AutoTopup, SettledBy, Status, TopupAttempt, format_dollars
+from .models import UNSETTLED, AutoTopup, Delivery, Notice, SettledBy, Status, TopupAttempt, format_dollars
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[TopupAttempt]
     _AutoAdmin = admin.ModelAdmin[AutoTopup]
+    _NoticeAdmin = admin.ModelAdmin[Notice]
 else:
     _ModelAdmin = admin.ModelAdmin
     _AutoAdmin = admin.ModelAdmin
+    _NoticeAdmin = admin.ModelAdmin
+
+
+class ReadOnly:
+    """A record nobody adds, changes or deletes in the admin (a view permission shows it)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # One word per status and per settler for the list's cells; the full label is their tooltip.
@@ -50,7 +65,7 @@ SHORT_SETTLED_BY: dict[str, Promise] = {
 
 
 @admin.register(TopupAttempt)
-class TopupAttemptAdmin(_ModelAdmin):
+class TopupAttemptAdmin(ReadOnly, _ModelAdmin):
     # Short cells, so the list fits a laptop beside the filters; the rest is on each attempt's page.
     list_display = ("when", "user", "amount", "status_label", "settled", "error", "took")
     list_filter = ("status", "needs_operator", "settled_by", "source", "created_at")
@@ -168,14 +183,39 @@ class TopupAttemptAdmin(_ModelAdmin):
             return None
         return f"{obj.duration_ms} ms" if obj.duration_ms < 1000 else f"{obj.duration_ms / 1000:.1f} s"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+@admin.register(Notice)
+class NoticeAdmin(ReadOnly, _NoticeAdmin):
+    """The notices sent to the team (credits.alerts), read-only: what, when, and per channel
+    delivered, failed (with the reason) or skipped."""
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    list_display = ("created_at", "kind", "text", "remaining_display", "forecast", "email_state", "webhook_state")
+    list_filter = ("kind", "email", "webhook", "created_at")
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("remaining"), ordering="remaining")
+    def remaining_display(self, obj: Notice) -> str:
+        return "" if obj.remaining is None else f"${obj.remaining:,.2f}"
+
+    @admin.display(description=_("forecast"), ordering="hours_left")
+    def forecast(self, obj: Notice) -> str:
+        return "" if obj.hours_left is None else f"{obj.hours_left:.1f} h"
+
+    @admin.display(description=_("email"), ordering="email")
+    def email_state(self, obj: Notice) -> str:
+        return _channel(obj.email, obj.email_detail)
+
+    @admin.display(description=_("webhook"), ordering="webhook")
+    def webhook_state(self, obj: Notice) -> str:
+        return _channel(obj.webhook, obj.webhook_detail)
+
+
+def _channel(status: str, detail: str) -> str:
+    """A channel's state, with the reason beside a failure and in the tooltip otherwise."""
+    label = Delivery(status).label
+    if status == Delivery.FAILED and detail:
+        return format_html("<strong>{}</strong>: {}", label, detail)
+    return format_html('<span title="{}">{}</span>', detail, label)
 
 
 # What the rule keeps about itself: shown in the admin, never edited there.

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from . import autotopup, client
+from . import alerts, autotopup, client
 from . import balance as balances
 from .amounts import validate_amount_cents
 from .codes import Code, Source, Status
@@ -45,7 +45,7 @@ from .wire import is_valid_key
 from .words import format_dollars, msg_balance_not_configured, status_text
 
 MAX_BODY_BYTES = 4096
-BROWSER_SOURCES = (Source.HEADER, Source.INLINE, Source.FORM, Source.API)
+BROWSER_SOURCES = (Source.HEADER, Source.INLINE, Source.WARNING, Source.FORM, Source.API)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # as CsrfViewMiddleware's
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -270,20 +270,28 @@ def topup_seen(request: HttpRequest) -> JsonResponse:
 
 @json_endpoint("GET")
 async def credits_balance(request: HttpRequest) -> JsonResponse:
-    """``GET credits``: the team's balance, the landing's own shape."""
+    """``GET credits``: the team's balance, the landing's own shape, and ``warning`` while the
+    credits are running low (:mod:`credits.alerts`)."""
     try:
-        return JsonResponse(await balances.aget_balance())
+        balance = await balances.aget_balance()
     except (LandingError, BalanceUnavailable) as exc:
         return respond(_balance_refusal(exc))
+    return JsonResponse(_with_warning(balance, await alerts.acurrent_warning()))
 
 
 @json_endpoint("GET")
 def credits_balance_sync(request: HttpRequest) -> JsonResponse:
     """:func:`credits_balance` for a site served by WSGI."""
     try:
-        return JsonResponse(balances.get_balance())
+        balance = balances.get_balance()
     except (LandingError, BalanceUnavailable) as exc:
         return respond(_balance_refusal(exc))
+    return JsonResponse(_with_warning(balance, alerts.current_warning()))
+
+
+def _with_warning(balance: dict[str, Any], warning: str) -> dict[str, Any]:
+    """The balance, with ``warning`` only while there is one (a value not known is left out)."""
+    return {**balance, "warning": warning} if warning else balance
 
 
 def _balance_refusal(exc: LandingError | BalanceUnavailable) -> ApiError:

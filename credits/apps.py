@@ -12,7 +12,7 @@ class CreditsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import autotopup, checks, samples  # noqa: F401  (the system checks; the auto top-up's and samples' receivers)
+        from . import alerts, autotopup, checks, samples  # noqa: F401  (the system checks; the receivers)
 
         post_migrate.connect(_start_sweeping, sender=self, dispatch_uid="credits.start_sweeping")
         post_migrate.connect(_start_sampling, sender=self, dispatch_uid="credits.start_sampling")

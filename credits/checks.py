@@ -177,3 +177,41 @@ def check_topup_permission_exists(app_configs: Any = None, databases: Any = None
             id="credits.W005",
         )
     ]
+
+
+MAIL_NOWHERE = {
+    "django.core.mail.backends.console.EmailBackend": "the console",
+    "django.core.mail.backends.dummy.EmailBackend": "nowhere (the dummy backend)",
+    "django.core.mail.backends.locmem.EmailBackend": "memory (the test backend)",
+    "django.core.mail.backends.filebased.EmailBackend": "files on the server",
+}
+
+
+@register()
+def check_alerts(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The notices (credits.alerts): a webhook nobody can verify, or alert mail that goes nowhere."""
+    try:
+        conf = get_settings()
+    except ImproperlyConfigured:
+        return []  # reported by check_settings
+    messages: list[CheckMessage] = []
+    if conf.ALERT_WEBHOOK_URL and not conf.ALERT_WEBHOOK_SECRET:
+        messages.append(
+            Warning(
+                "CREDITS['ALERT_WEBHOOK_URL'] is set without CREDITS['ALERT_WEBHOOK_SECRET'], so the "
+                "receiver cannot tell the site's notices from anyone else's.",
+                hint="Set a long random secret (reef_site: CREDITS_ALERT_WEBHOOK_SECRET) and verify the "
+                "X-Reef-Signature-256 header.",
+                id="credits.W006",
+            )
+        )
+    where = MAIL_NOWHERE.get(getattr(settings, "EMAIL_BACKEND", ""))
+    if conf.ALERT_EMAILS and where and not settings.DEBUG:
+        messages.append(
+            Warning(
+                f"CREDITS['ALERT_EMAILS'] is set, but email goes to {where}, so nobody receives the notices.",
+                hint="Set up mail (reef_site: EMAIL_URL, such as smtp+tls://user:password@host:587).",
+                id="credits.W007",
+            )
+        )
+    return messages

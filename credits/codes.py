@@ -38,6 +38,24 @@ class Source(models.TextChoices):
     FORM = "form", _("Form without JavaScript")
     API = "api", _("API")
     AUTO = "auto", _("Automatic top-up")
+    WARNING = "warning", _("Low-credits warning")
+
+
+class NoticeKind(models.TextChoices):
+    """What a notice (:mod:`credits.alerts`) tells the team."""
+
+    RUNNING_LOW = "running_low", _("Credits running low")
+    AUTO_TOPUP_OFF = "auto_topup_off", _("Auto top-up turned off")
+    NEEDS_OPERATOR = "needs_operator", _("Top-up needs an operator")
+
+
+class Delivery(models.TextChoices):
+    """What became of a notice on one channel (email, webhook)."""
+
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
 
 
 class Result(StrEnum):

@@ -46,6 +46,15 @@ class CreditsSettings:
     SETTLE_SWEEP_SECONDS: float = 10.0  # the background worker looks for attempts due this often
     OPERATOR_AFTER_SECONDS: int = 24 * 60 * 60  # unsettled this long: flagged for an operator
     SAMPLE_MINUTES: float = 5.0  # the background worker samples the balance this often (credits.samples)
+    # The warning before the credits run out (credits.alerts): below LOW_BALANCE_DOLLARS or WARN_HOURS.
+    WARN_HOURS: float = 6.0  # "running low" when the forecast says fewer hours than this are left
+    ALERT_EMAILS: tuple[str, ...] = ()  # also told, beside the people who may add credits
+    ALERT_WEBHOOK_URL: str = ""  # a JSON POST with a "text" (Slack-style), signed with the secret
+    ALERT_WEBHOOK_SECRET: str = ""  # HMAC-SHA256 of the body, hex, in X-Reef-Signature-256
+    ALERT_WEBHOOK_TIMEOUT: float = 5.0  # the whole webhook call, start to end
+    ALERT_RETRY_SECONDS: float = 30.0  # the first wait before a failed delivery is tried again, then doubled
+    ALERT_TRIES: int = 8  # delivery tries per channel before it is recorded as failed
+    SITE_URL: str = ""  # the site's public address, for the links in emails ("https://reef.example.com")
     # Who may add credits (see credits.permissions). None: every logged-in user, as in reef.
     TOPUP_PERMISSION: str | None = None  # a permission name, "app_label.codename", such as "credits.top_up"
     TOPUP_CONTACT: str = ""  # shown to the others, such as "Ask Ada or Grace."; empty: the holders are named
@@ -63,6 +72,10 @@ class CreditsSettings:
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
     if "PRESET_AMOUNTS_CENTS" in values:
         values["PRESET_AMOUNTS_CENTS"] = tuple(values["PRESET_AMOUNTS_CENTS"])
+    if isinstance(values.get("ALERT_EMAILS"), str):  # "a@x, b@y", as an environment variable says it
+        values["ALERT_EMAILS"] = values["ALERT_EMAILS"].split(",")
+    if "ALERT_EMAILS" in values:
+        values["ALERT_EMAILS"] = tuple(str(a).strip() for a in values["ALERT_EMAILS"] or () if str(a).strip())
     if not values.get("AUTH_TOKEN"):
         values["AUTH_TOKEN"] = None
     if not values.get("TOPUP_PERMISSION"):

@@ -9,13 +9,17 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .codes import UNSETTLED, SettledBy, Source, Status
+from .codes import UNSETTLED, Delivery, NoticeKind, SettledBy, Source, Status
 from .words import format_dollars
 
 __all__ = [
     "UNSETTLED",
+    "AlertState",
     "AutoTopup",
     "BalanceSample",
+    "Delivery",
+    "Notice",
+    "NoticeKind",
     "Schedule",
     "SettledBy",
     "Source",
@@ -235,3 +239,52 @@ class BalanceSample(models.Model):
 
     def __str__(self) -> str:
         return f"${self.remaining:,.2f} remaining at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AlertState(models.Model):
+    """Whether the site is "running low" now (:mod:`credits.alerts`): the site's one row
+    (``pk=1``), and the claim of a crossing. Going low is one conditional UPDATE from
+    ``low=False``, so however many processes see the same drop, one sends the notice; only a
+    reading clearly above the line again sets it back. ``changed_at`` is the time of the reading
+    that changed it: a reading asked for before that is stale and changes nothing."""
+
+    SINGLETON_PK = 1
+
+    low = models.BooleanField(_("running low"), default=False)
+    text = models.CharField(_("warning"), max_length=300, blank=True)
+    changed_at = models.DateTimeField(_("changed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("low-credits state")
+
+    def __str__(self) -> str:
+        return self.text or str(_("Not running low"))
+
+
+class Notice(models.Model):
+    """One notice to the team (running low, auto top-up turned off, a top-up for an operator)
+    and what became of it on each channel. The background worker delivers it (never a request):
+    ``due_at`` is when its next delivery try is due, None once every channel is done."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(_("kind"), max_length=32, choices=NoticeKind.choices)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    text = models.CharField(_("notice"), max_length=500)
+    remaining = models.FloatField(_("remaining (dollars)"), null=True, blank=True)
+    hours_left = models.FloatField(_("forecast (hours left)"), null=True, blank=True)
+    email = models.CharField(_("email"), max_length=16, choices=Delivery.choices, default=Delivery.PENDING)
+    email_detail = models.CharField(_("email: detail"), max_length=500, blank=True)
+    webhook = models.CharField(_("webhook"), max_length=16, choices=Delivery.choices, default=Delivery.PENDING)
+    webhook_detail = models.CharField(_("webhook: detail"), max_length=500, blank=True)
+    tries = models.PositiveSmallIntegerField(_("delivery tries"), default=0)
+    due_at = models.DateTimeField(_("next delivery try"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("notice")
+        indexes = [
+            models.Index(fields=["due_at"], name="credits_notice_due", condition=models.Q(due_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return self.text

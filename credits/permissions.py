@@ -12,7 +12,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import load_backend
+from django.contrib.auth import get_user_model, load_backend
 from django.core.cache import cache
 from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
@@ -42,7 +42,7 @@ async def amay_top_up(user: Any) -> bool:
     return permission is None or bool(await user.ahas_perm(permission))
 
 
-def _holders_query(permission: str) -> Any:
+def holders(permission: str) -> Any:
     """Active users holding ``permission`` (directly, by a group, or as superusers), those who
     hold it outright first, as the first authentication backend that can list them says; None
     when none can (or the name is not ``app_label.codename``: the system check says so)."""
@@ -53,8 +53,21 @@ def _holders_query(permission: str) -> Any:
                 users = backend.with_perm(permission, is_active=True, include_superusers=True)
             except (ValueError, TypeError):
                 return None
-            return users.order_by("is_superuser", users.model.USERNAME_FIELD)[:MAX_NAMES]
+            return users.order_by("is_superuser", users.model.USERNAME_FIELD)
     return None
+
+
+def people_to_tell() -> list[str]:
+    """The addresses of those who may add credits, for the notices (:mod:`credits.alerts`):
+    the holders of ``CREDITS["TOPUP_PERMISSION"]``, or, where none is set, the active staff
+    users; only those with an address."""
+    model = get_user_model()
+    permission = get_settings().TOPUP_PERMISSION
+    users = model._default_manager.filter(is_staff=True, is_active=True) if permission is None else holders(permission)
+    if users is None:
+        return []
+    field = model.get_email_field_name()
+    return [str(address) for address in users.values_list(field, flat=True) if address]
 
 
 def _name(user: Any) -> str:
@@ -81,8 +94,8 @@ def who_to_ask() -> str:
     key = _CACHE_PREFIX + conf.TOPUP_PERMISSION
     names = cache.get(key)
     if names is None:
-        users = _holders_query(conf.TOPUP_PERMISSION)
-        names = [_name(user) for user in users] if users is not None else []
+        users = holders(conf.TOPUP_PERMISSION)
+        names = [_name(user) for user in users[:MAX_NAMES]] if users is not None else []
         cache.set(key, names, HOLDERS_CACHE_SECONDS)
     return _sentence(names)
 

@@ -40,7 +40,7 @@ from .db import chain_next, chain_start, task
 from .exceptions import LandingError
 from .models import TopupAttempt, unsettled_at
 from .outcomes import Outcome, TopupResult, refusal, settled_outcome
-from .signals import send_robustly, topup_failed, topup_succeeded
+from .signals import attempt_flagged, send_robustly, topup_failed, topup_succeeded
 from .words import msg_earlier_succeeded, msg_unsettled
 
 logger = logging.getLogger("credits")
@@ -142,9 +142,12 @@ def settle(attempt: TopupAttempt, via: SettledBy) -> TopupAttempt:
         needs_operator=flagged,
         outcome_shown=False,
     )
-    if flagged and not attempt.needs_operator:
+    newly_flagged = flagged and not attempt.needs_operator
+    if newly_flagged:
         logger.error("top-up %s: no definite answer after %d tries; an operator must check it", attempt.pk, tries)
     attempt.refresh_from_db()
+    if newly_flagged:
+        send_robustly(attempt_flagged, TopupAttempt, attempt=attempt)
     return attempt
 
 

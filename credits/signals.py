@@ -23,6 +23,10 @@ balance_read = Signal()
 # top-ups in a row failed and the site turned auto top-up off (a host may send mail).
 auto_topup_disabled = Signal()
 
+# ``attempt_flagged(sender=TopupAttempt, attempt=...)`` when an attempt has had no definite
+# answer for ``OPERATOR_AFTER_SECONDS`` and is marked for an operator (once per attempt).
+attempt_flagged = Signal()
+
 
 def send_robustly(signal: Signal, sender: Any, **kwargs: Any) -> None:
     """Send ``signal``; a receiver that fails is logged with its traceback and changes nothing."""

@@ -39,9 +39,10 @@ from .models import TopupAttempt
 from .permissions import may_top_up, refusal_sentence, who_to_ask
 from .samples import as_samples, history
 from .topups import request_topup
-from .widgets import balance_display, format_money, request_forecast, widget_context
+from .widgets import balance_display, request_forecast, widget_context
 from .words import (
     format_dollars,
+    format_money,
     msg_added,
     msg_balance_not_configured,
     msg_confirm,

@@ -29,7 +29,7 @@ from .forecast import RATE_LOOKBACK, Forecast, Sample, forecast
 from .models import TopupAttempt
 from .permissions import may_top_up, who_to_ask
 from .samples import as_samples, history
-from .words import format_dollars, msg_balance_detail, msg_still_processing, script_texts
+from .words import format_dollars, format_money, msg_balance_detail, msg_still_processing, script_texts
 
 DEFAULT_HEADING_LEVEL = 3  # the inline widget's title, as it always was
 PAGE_URL_NAME = "credits_pages:page"  # the credits page, as credits/page_urls.py names it
@@ -41,12 +41,6 @@ def _may_top_up(conf: CreditsSettings, request: Any) -> bool:
     if conf.TOPUP_PERMISSION is None:
         return True
     return may_top_up(getattr(request, "user", None))
-
-
-def format_money(dollars: float) -> str:
-    """``12.5`` → ``"$12.50"``, ``-2`` → ``"-$2.00"``: as ``credits.js`` shows a balance."""
-    sign = "-" if dollars < 0 else ""
-    return f"{sign}${abs(dollars):,.2f}"
 
 
 _UNREAD = object()

@@ -12,6 +12,12 @@ from .conf import CreditsSettings
 from .forecast import Forecast, time_left_phrase, window_phrase
 
 
+def format_money(dollars: float) -> str:
+    """``12.5`` → ``"$12.50"``, ``-2`` → ``"-$2.00"``: as ``credits.js`` shows a balance."""
+    sign = "-" if dollars < 0 else ""
+    return f"{sign}${abs(dollars):,.2f}"
+
+
 def format_dollars(cents: int) -> str:
     """``1000`` → ``"$10"``, ``1050`` → ``"$10.50"``."""
     dollars, rest = divmod(cents, 100)
@@ -239,4 +245,42 @@ def script_texts(conf: CreditsSettings) -> dict[str, str]:
         "detail": msg_balance_detail(),
         "recentEmpty": _("No top-ups yet."),
         "recentError": _("Recent top-ups cannot be loaded right now."),
+        "warningOver": _("The credits are no longer running low."),
     }
+
+
+# --- Notices (credits.alerts) ------------------------------------------------------------------
+
+
+def msg_running_low(remaining: float, hours_left: float | None) -> str:
+    """The chat's warning: "Credits are running low: about 2 hours left at the current rate."
+    (with a forecast), else "Credits are running low: $2.00 left."; "… have run out." at zero."""
+    if remaining <= 0:
+        return _("The team's credits have run out.")
+    if hours_left is not None:
+        return _("Credits are running low: %(time)s left at the current rate.") % {"time": time_left_phrase(hours_left)}
+    return _("Credits are running low: %(amount)s left.") % {"amount": format_money(remaining)}
+
+
+def msg_running_low_notice(remaining: float, hours_left: float | None) -> str:
+    """The notice's sentence (an email's subject, a webhook's ``text``): "reef credits are
+    running low: $2.00 left, about 2 hours at the current rate." """
+    if hours_left is None:
+        return _("reef credits are running low: %(amount)s left.") % {"amount": format_money(remaining)}
+    return _("reef credits are running low: %(amount)s left, %(time)s at the current rate.") % {
+        "amount": format_money(remaining),
+        "time": time_left_phrase(hours_left),
+    }
+
+
+def msg_auto_topup_off(reason: str) -> str:
+    """The notice after three automatic top-ups in a row failed."""
+    return _("reef credits: the auto top-up was turned off. %(reason)s") % {"reason": reason}
+
+
+def msg_needs_operator(amount_cents: int, user: str) -> str:
+    """The notice for a top-up whose outcome the billing service has not told for a day."""
+    return _(
+        "reef credits: a %(amount)s top-up by %(user)s has had no definite answer from the billing "
+        "service for a day. Check it with the billing service, then settle it in the admin."
+    ) % {"amount": format_dollars(amount_cents), "user": user}

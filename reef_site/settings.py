@@ -240,7 +240,20 @@ CREDITS = {
     "TOPUP_CONTACT": _str("CREDITS_TOPUP_CONTACT", ""),
     # Served by WSGI (reef_site/wsgi.py says so): the API's sync views, no event loop a request.
     "ASYNC_VIEWS": _str("REEF_SERVER", "asgi") != "wsgi",
+    "SITE_URL": _str("SITE_URL", ""),  # the site's public address, for the links in emails
 }
+# The spend history and the warning before the credits run out, where the environment sets them
+# (CREDITS_WARN_HOURS=4 and so on; docs/configuration.md); the app's defaults otherwise.
+_NUMBERS = ("SAMPLE_MINUTES", "WARN_HOURS", "LOW_BALANCE_DOLLARS")
+for _key in (*_NUMBERS, "ALERT_EMAILS", "ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_SECRET"):
+    if _value := _str(f"CREDITS_{_key}", ""):  # a number, or text (ALERT_EMAILS: comma-separated)
+        CREDITS[_key] = float(_value) if _key in _NUMBERS else _value
+
+# Email (the notices): a django-environ URL such as smtp+tls://user:password@host:587. Unset: the
+# console with DEBUG on (make run prints the mails), else nowhere (the notices say so).
+vars().update(env.email_url_config(_str("EMAIL_URL", "consolemail://" if DEBUG else "dummymail://")))
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = _str("DEFAULT_FROM_EMAIL", "reef credits <credits@localhost>")
+EMAIL_TIMEOUT = 10
 
 # The demo on a laptop (`make run`: DEBUG and VERS_SANDBOX on): limits roomy enough to try every
 # failure mode of the sandbox by hand (README, "Try the failure modes"). Anywhere else, the

@@ -36,6 +36,8 @@ LAYERS: dict[str, int] = {
     "credits.topups": 5,
     "credits.autotopup": 6,
     "credits.samples": 6,
+    "credits.alerts": 6,
+    "credits.permissions": 2,
 }
 EDGE = 7
 

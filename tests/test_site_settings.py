@@ -14,7 +14,8 @@ PRINT = (
     "import django, json; from django.conf import settings as s; django.setup(); "
     "print(json.dumps({'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, 'db': s.DATABASES['default']['ENGINE'], "
     "'db_name': str(s.DATABASES['default']['NAME']), 'cache': s.CACHES['default']['BACKEND'], "
-    "'credits': s.CREDITS, 'key': len(s.SECRET_KEY), 'apps': s.INSTALLED_APPS}))"
+    "'credits': s.CREDITS, 'key': len(s.SECRET_KEY), 'apps': s.INSTALLED_APPS, "
+    "'email': [s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.DEFAULT_FROM_EMAIL]}))"
 )
 
 
@@ -48,6 +49,7 @@ def test_defaults():
     assert got["db"] == "django.db.backends.sqlite3"
     assert got["db_name"] == str(ROOT / "db.sqlite3")
     assert got["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert got["email"][0] == "django.core.mail.backends.dummy.EmailBackend"  # DEBUG off, no EMAIL_URL
     assert got["credits"] == {
         "LANDING_URL": "https://vers.sh",
         "AUTH_TOKEN": None,
@@ -56,6 +58,7 @@ def test_defaults():
         "TOPUP_PERMISSION": None,
         "TOPUP_CONTACT": "",
         "ASYNC_VIEWS": True,
+        "SITE_URL": "",
     }
 
 
@@ -81,6 +84,15 @@ def test_everything_from_the_environment():
         CREDITS_TOPUP_PERMISSION="credits.top_up",
         CREDITS_TOPUP_CONTACT="Ask Ada.",
         REEF_SERVER="wsgi",
+        CREDITS_SAMPLE_MINUTES="2",
+        CREDITS_WARN_HOURS="4",
+        CREDITS_LOW_BALANCE_DOLLARS="20",
+        CREDITS_ALERT_EMAILS="ops@example.com, ada@example.com",
+        CREDITS_ALERT_WEBHOOK_URL="https://hooks.example.com/T0/B0/x",
+        CREDITS_ALERT_WEBHOOK_SECRET="s3cret",
+        SITE_URL="https://reef.example.com",
+        EMAIL_URL="smtp+tls://mailer:pw@smtp.example.com:587",
+        DEFAULT_FROM_EMAIL="reef <credits@reef.example.com>",
     )
     assert got["hosts"] == ["reef.example.com", ".reef.test"]
     assert got["db"] == "django.db.backends.postgresql"
@@ -93,7 +105,20 @@ def test_everything_from_the_environment():
         "TOPUP_PERMISSION": "credits.top_up",
         "TOPUP_CONTACT": "Ask Ada.",
         "ASYNC_VIEWS": False,  # served by WSGI, as reef_site/wsgi.py says
+        "SITE_URL": "https://reef.example.com",
+        "SAMPLE_MINUTES": 2.0,
+        "WARN_HOURS": 4.0,
+        "LOW_BALANCE_DOLLARS": 20.0,
+        "ALERT_EMAILS": "ops@example.com, ada@example.com",  # split by the app (credits.conf)
+        "ALERT_WEBHOOK_URL": "https://hooks.example.com/T0/B0/x",
+        "ALERT_WEBHOOK_SECRET": "s3cret",
     }
+    assert got["email"] == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.com",
+        587,
+        "reef <credits@reef.example.com>",
+    ]
 
 
 def test_check_deploy_reports_a_missing_token():
@@ -137,4 +162,5 @@ def test_logging_and_the_log_in_settings_are_loaded_as_before():
 
 
 def test_the_settings_module_stays_short():
-    assert len((ROOT / "reef_site" / "settings.py").read_text().splitlines()) < 320
+    # 320 until the notices' email and alert settings came
+    assert len((ROOT / "reef_site" / "settings.py").read_text().splitlines()) < 330

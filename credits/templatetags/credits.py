@@ -1,7 +1,7 @@
-"""``{% credits_assets %}``, ``{% credits_button %}``, ``{% credits_inline_widget %}`` and
-``{% credits_sandbox_badge %}``: inclusion tags, so a host overrides their templates the usual
-Django way (``credits/assets.html``, ``credits/button.html``, ``credits/_inline.html``,
-``credits/sandbox_badge.html``).
+"""``{% credits_assets %}``, ``{% credits_button %}``, ``{% credits_inline_widget %}``,
+``{% credits_warning %}`` and ``{% credits_sandbox_badge %}``: inclusion tags, so a host
+overrides their templates the usual Django way (``credits/assets.html``, ``credits/button.html``,
+``credits/_inline.html``, ``credits/_warning.html``, ``credits/sandbox_badge.html``).
 
 Rendering reads settings, reverses URLs, looks at the cached balance and asks the database
 once per request for the user's top-up still in flight (so a page loaded meanwhile says so at
@@ -35,6 +35,7 @@ from typing import Any
 
 from django import template
 
+from ..alerts import current_warning
 from ..conf import get_settings
 from ..widgets import credits_page_url, heading_tag, widget_context
 from ._assets import assets_context
@@ -67,6 +68,17 @@ def credits_inline_widget(context: template.Context, heading_level: Any = None) 
     ``{% include "credits/inline_widget.html" %}`` renders this tag."""
     values = widget_context(context, "inline")
     values["title_tag"] = heading_tag(context.get("credits_heading_level") if heading_level is None else heading_level)
+    values.update(assets_context(context))
+    return values
+
+
+@register.inclusion_tag("credits/_warning.html", takes_context=True)
+def credits_warning(context: template.Context) -> dict[str, Any]:
+    """The "Credits are running low" warning with the top-up controls, for above a chat's message
+    box: shown while the site is running low (:mod:`credits.alerts`, one query), hidden otherwise;
+    ``credits.js`` shows and hides it as the balance it refreshes says."""
+    values = widget_context(context, "warning")
+    values["warning"] = current_warning()
     values.update(assets_context(context))
     return values
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from credits import client
 from credits.conf import get_settings
+from credits.signals import balance_read, send_robustly
 
 
 @contextmanager
@@ -29,8 +30,8 @@ def spend(amount_cents: int) -> dict[str, float] | None:
 
     Returns the balance the landing answered (``{"credits", "spend", "remaining"}``), or None
     when nothing was left to spend (402). Either way the site's cached balance follows (the
-    header shows it) and the auto top-up rule sees the reading, as after
-    ``credits.balance.read_balance``. Raises ``credits.balance.BalanceUnavailable`` when the
+    header shows it), and the answer is a reading as ``credits.balance.read_balance``'s is
+    (``balance_read``: the history, the auto top-up, the running-low warning). Raises ``credits.balance.BalanceUnavailable`` when the
     landing refused the spend, answered without a balance or could not be reached, and, as
     ``read_balance`` does, ``client.LandingNotConfigured`` / ``client.LandingBusy``.
     """
@@ -57,5 +58,5 @@ def spend(amount_cents: int) -> dict[str, float] | None:
     balances.remember_balance(after)
     if after is None:
         raise balances.BalanceUnavailable(f"the landing answered {response.status} to the spend without a balance")
-    observe(after["remaining"], asked)
+    send_robustly(balance_read, None, balance=after, asked=asked)  # a reading: the history, the rules
     return after

@@ -64,7 +64,8 @@
       else if (box.right > room) panel.style.right = (box.right - room) + "px";
     });
   }
-  function showBalance(body) {
+  // keepWarning: the body is a top-up's answer, which says nothing about the warning.
+  function showBalance(body, keepWarning) {
     all(document, "[data-credits-balance]").forEach(function (el) {
       var root = el.closest("[data-credits]"), text = texts(root);
       var ok = body && typeof body.remaining === "number";
@@ -80,8 +81,39 @@
     });
     place();
     if (body && typeof body.remaining === "number") {
+      if (!keepWarning) showWarning(body.warning || "");
       document.dispatchEvent(new CustomEvent("credits:balance", {detail: body}));
     }
+  }
+  // The "running low" warning (above a chat's message box) as the balance's answer says. One
+  // the user is working in stays until focus leaves it, saying the warning is over.
+  function showWarning(warning) {
+    all(document, "[data-credits-warning]").forEach(function (root) {
+      var title = $(root, "[data-credits-warning-text]"), lead = $(root, "[data-credits-warning-lead]");
+      root.creditsWarningOver = !warning && !root.hidden && root.contains(document.activeElement);
+      if (lead) lead.hidden = root.creditsWarningOver; // "Add credits now" no more
+      if (warning) {
+        title.textContent = warning;
+        root.hidden = false;
+      } else if (root.creditsWarningOver) {
+        title.textContent = texts(root).warningOver;
+        leaveWarning(root);
+      } else {
+        root.hidden = true;
+      }
+    });
+  }
+  function leaveWarning(root) {
+    if (root.creditsWarningLeave) return;
+    root.creditsWarningLeave = true;
+    root.addEventListener("focusout", function (event) {
+      if (!root.creditsWarningOver || root.contains(event.relatedTarget)) return;
+      setTimeout(function () { // once focus has moved; kept when the window lost it (focus comes back)
+        if (!root.creditsWarningOver || !document.hasFocus() || root.contains(document.activeElement)) return;
+        root.creditsWarningOver = false;
+        root.hidden = true;
+      });
+    });
   }
   // fresh: the balance has just changed, so a fetch already under way (which may have been
   // answered before the change) is followed by one more.
@@ -279,8 +311,12 @@
   function added(root, cents, balance, attempt, sentence, quiet) {
     say(root, "status", sentence || fill(texts(root).added, {amount: dollars(cents)}));
     if (quiet) return; // another widget of this page has announced the same top-up
-    if (balance) showBalance(balance);
-    else loadBalance(true);
+    if (!balance) loadBalance(true);
+    else {
+      showBalance(balance, true);
+      // Whether the warning is over is the server's to say (it ends further above the line).
+      if (document.querySelector("[data-credits-warning]:not([hidden])")) loadBalance(true);
+    }
     root.dispatchEvent(new CustomEvent("credits:topped-up", {bubbles: true, detail: {
       amountCents: cents, source: root.dataset.credits, balance: balance || null, attempt: attempt || null}}));
   }
