@@ -40,6 +40,7 @@ run: install
 	$(BIN)/python manage.py sandbox_landing --port $(SANDBOX_PORT) --credits 1 --state-file .run/sandbox.json & sandbox=$$!; \
 	$(BIN)/python manage.py db_worker --no-reload -v 0 & worker=$$!; \
 	trap 'kill $$sandbox $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py demo_history --if-empty --wait 5; \
 	$(BIN)/python manage.py demo_user --url http://127.0.0.1:$(PORT) --another '$(LINK_AGAIN) (in a second terminal, while this runs)'; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
@@ -99,7 +100,7 @@ test-postgres: install
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest -n $(WORKERS) tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
 	  tests/test_settlement.py tests/test_settlement_processes.py tests/test_soak.py \
 	  tests/test_serving.py tests/test_production.py tests/test_degraded.py tests/test_one_in_flight.py \
-	  tests/test_wsgi_views.py -k "not postgresql_unreachable" $(PYTEST_ARGS)
+	  tests/test_wsgi_views.py tests/test_alerts.py -k "not postgresql_unreachable" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -123,6 +124,7 @@ bench: install
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 	$(BIN)/python bench/serve.py --postgres $(POSTGRES_URL) $(SERVE_ARGS)
 	$(BIN)/python bench/cpu.py --postgres $(POSTGRES_URL) $(CPU_ARGS)
+	$(BIN)/python bench/history.py $(HISTORY_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles

@@ -216,9 +216,9 @@ class BalanceSample(models.Model):
     """One balance the site read from the landing (:mod:`credits.samples` keeps them): when,
     and the landing's three figures in dollars, as the floats it sent.
 
-    Every sample is kept for 14 days; older ones are thinned to the last of each hour
-    (``hourly``: the one kept for its hour), and none is kept past 400 days. History is read
-    by a range of ``at`` (indexed), so a month costs the same however many samples exist.
+    ``hourly`` marks the first sample of its hour (UTC), set when it is written: the history is
+    read from those and the newest, at most one row an hour however many readings the hour
+    holds. Every sample is kept for 14 days, then only the hourly ones, none past 400 days.
     """
 
     at = models.DateTimeField(_("read at"), db_index=True)
@@ -226,15 +226,17 @@ class BalanceSample(models.Model):
     spend = models.FloatField(_("spend (dollars)"))
     remaining = models.FloatField(_("remaining (dollars)"))
     hourly = models.BooleanField(
-        _("kept for its hour"), default=False, help_text=_("Older than 14 days: the last sample of its hour.")
+        _("first of its hour"), default=False, help_text=_("Kept past 14 days, and read for the history.")
     )
 
     class Meta:
         verbose_name = _("balance sample")
         get_latest_by = "at"
         indexes = [
-            # The samples not thinned yet: the pruning reads only these, however long the history.
+            # The samples not kept for their hour: the pruning reads only these.
             models.Index(fields=["at"], name="credits_sample_unthinned", condition=models.Q(hourly=False)),
+            # The first of each hour: the history reads only these (and the newest).
+            models.Index(fields=["at"], name="credits_sample_hourly", condition=models.Q(hourly=True)),
         ]
 
     def __str__(self) -> str:

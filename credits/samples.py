@@ -12,14 +12,17 @@ Samples come from three places, all through :func:`record_sample`:
   once, for a site that runs cron instead of a worker.
 
 At most one sample a minute unless the figures changed: one conditional INSERT (the new row
-only if the latest sample is not the same three figures less than a minute older), so a
-request pays one statement for it. The receivers never raise into the request that read the
-balance: a failure is logged.
+only if the latest sample is not the same three figures less than a minute older), which also
+marks the first sample of each hour (UTC) as ``hourly``, so a request pays one statement for
+it. The receivers never raise into the request that read the balance: a failure is logged.
+
+Reading (:func:`history`): the first sample of each hour and the newest, so a month is at most
+721 rows however many samples the busiest hours hold (a reading every few seconds while
+agents work), and costs the same at a thousand samples or a million.
 
 Retention (:func:`prune`, run by the chain at most once an hour, whichever process runs it):
-every sample for 14 days; then the last sample of each hour (UTC), the balance as that hour
-ended; nothing past 400 days. Both are a few statements over a range of ``at``, never a
-statement a row, on PostgreSQL and SQLite alike.
+every sample for 14 days; then the first sample of each hour, the one the reading uses;
+nothing past 400 days. Two DELETEs over ranges of ``at``, never a statement a row.
 """
 
 from __future__ import annotations
@@ -32,8 +35,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import DateTimeField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
-from django.db.models.functions import TruncHour
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -49,6 +50,7 @@ __all__ = [
     "BalanceSample",
     "Pruned",
     "Taken",
+    "add_samples",
     "as_samples",
     "history",
     "prune",
@@ -80,8 +82,8 @@ def record_sample(balance: dict[str, float], at: datetime | None = None) -> bool
     Returns whether a sample was added; raises on a database error.
 
     On PostgreSQL and SQLite it is one statement (an INSERT ... SELECT ... WHERE NOT EXISTS the
-    latest sample with those figures within the minute); elsewhere the latest sample is read
-    first. Two processes recording the same figures at the same instant may both add one
+    latest sample with those figures within the minute, ``hourly`` when no earlier sample of
+    its hour exists); elsewhere the latest sample and the hour are read first. Two processes recording the same figures at the same instant may both add one
     (neither sees the other's row yet): a harmless duplicate, thinned after 14 days.
     """
     at = at or timezone.now()
@@ -105,14 +107,22 @@ def _insert_unless_the_same(using: str, at: datetime, figures: tuple[float, ...]
 
     table = quote(BalanceSample._meta.db_table)
     columns = ", ".join(column[name] for name in ("at", *FIELDS))
-    values = ", ".join(value(name) for name in ("at", *FIELDS, "hourly"))
+    values = ", ".join(value(name) for name in ("at", *FIELDS))
+    when = column["at"]
+    first = f"NOT EXISTS (SELECT 1 FROM {table} WHERE {when} >= {value('at')} AND {when} < {value('at')})"  # noqa: S608
     same = " AND ".join(f"latest.{column[name]} = {value(name)}" for name in FIELDS)
     # Only the quoted names of the model's own table and columns are formatted in; every value is a parameter.
-    sql = f"INSERT INTO {table} ({columns}, {column['hourly']}) SELECT {values} WHERE NOT EXISTS (SELECT 1 FROM (SELECT {columns} FROM {table} ORDER BY {column['at']} DESC LIMIT 1) latest WHERE latest.{column['at']} > {value('at')} AND {same})"  # noqa: S608
+    sql = f"INSERT INTO {table} ({columns}, {column['hourly']}) SELECT {values}, {first} WHERE NOT EXISTS (SELECT 1 FROM (SELECT {columns} FROM {table} ORDER BY {column['at']} DESC LIMIT 1) latest WHERE latest.{column['at']} > {value('at')} AND {same})"  # noqa: S608
     adapt = connection.ops.adapt_datetimefield_value
+    hour = adapt(_hour_of(at))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [adapt(at), *figures, False, adapt(at - SAME_FIGURES_WITHIN), *figures])
+        cursor.execute(sql, [adapt(at), *figures, hour, adapt(at), adapt(at - SAME_FIGURES_WITHIN), *figures])
         return bool(cursor.rowcount)
+
+
+def _hour_of(at: datetime) -> datetime:
+    """The start of ``at``'s hour (UTC, which is every whole-hour time zone's hour too)."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _read_then_insert(using: str, at: datetime, figures: tuple[float, ...]) -> bool:
@@ -120,8 +130,21 @@ def _read_then_insert(using: str, at: datetime, figures: tuple[float, ...]) -> b
     latest = samples.order_by("-at").values_list("at", *FIELDS).first()
     if latest is not None and latest[0] > at - SAME_FIGURES_WITHIN and tuple(latest[1:]) == figures:
         return False
-    samples.create(at=at, **dict(zip(FIELDS, figures, strict=True)))
+    first = not samples.filter(at__gte=_hour_of(at), at__lt=at).exists()
+    samples.create(at=at, hourly=first, **dict(zip(FIELDS, figures, strict=True)))
     return True
+
+
+def add_samples(rows: Iterable[BalanceSample], batch_size: int = 2000) -> int:
+    """Write many samples at once (a history made elsewhere: a demo, a test, an import), each
+    marked ``hourly`` when it is the first of its hour among them; how many were written."""
+    ordered = sorted(rows, key=lambda row: row.at)
+    seen: datetime | None = None
+    for row in ordered:
+        hour = _hour_of(row.at)
+        row.hourly = hour != seen
+        seen = hour
+    return len(BalanceSample.objects.bulk_create(ordered, batch_size=batch_size))
 
 
 @contextmanager
@@ -159,13 +182,22 @@ def _on_topup_succeeded(
 # --- Reading -----------------------------------------------------------------------------------
 
 
-def history(since: datetime, until: datetime | None = None) -> QuerySet[BalanceSample]:
-    """The samples read from ``since`` until ``until`` (default: now and later), oldest first:
-    a range of the ``at`` index, so a month costs the same at a thousand samples or a million."""
+def history(since: datetime, until: datetime | None = None) -> list[BalanceSample]:
+    """The history from ``since`` until ``until`` (default: now and later), oldest first: the
+    first sample of each hour and the newest. Two indexed reads (the hourly samples' partial
+    index, the newest by ``at``) of at most one row an hour, so a month costs the same however
+    many samples its busiest hours hold.
+
+    Spend counts on the reading that saw it: past the newest hour that is the next hour's first
+    reading, so the spend of the last minutes before midnight may count on the next day."""
     samples = BalanceSample.objects.filter(at__gte=since)
     if until is not None:
         samples = samples.filter(at__lt=until)
-    return samples.order_by("at")
+    rows = list(samples.filter(hourly=True).order_by("at"))
+    newest = samples.order_by("-at").first()
+    if newest is not None and (not rows or newest.at > rows[-1].at):
+        rows.append(newest)
+    return rows
 
 
 def as_samples(rows: Iterable[BalanceSample]) -> list[Sample]:
@@ -178,7 +210,7 @@ def as_samples(rows: Iterable[BalanceSample]) -> list[Sample]:
 
 @dataclass(frozen=True)
 class Pruned:
-    thinned: int  # samples older than 14 days that were not the last of their hour
+    thinned: int  # samples older than 14 days that were not the first of their hour
     expired: int  # samples older than 400 days
 
     def __str__(self) -> str:
@@ -186,25 +218,15 @@ class Pruned:
 
 
 def prune(now: datetime | None = None) -> Pruned:
-    """Apply the retention rule: every sample for 14 days, then the last sample of each hour
-    (UTC), nothing past 400 days. Only whole hours are thinned, each once (``hourly`` marks the
-    kept ones), so a run reads only the samples that aged past 14 days since the last one."""
+    """Apply the retention rule: every sample for 14 days, then the first sample of each hour
+    (UTC, ``hourly``: marked when it was written), nothing past 400 days. Two DELETEs over
+    ranges of ``at``; the first reads only the samples not kept for their hour (a partial index)."""
     now = now or timezone.now()
     using = router.db_for_write(BalanceSample)
     samples = BalanceSample.objects.using(using)
-    line = (now - EVERY_SAMPLE_FOR).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     with transaction.atomic(using=using):
         expired = samples.filter(at__lt=now - HOURLY_FOR).delete()[0]
-        aged = samples.filter(at__lt=line, hourly=False)
-        hour_ends = ExpressionWrapper(
-            TruncHour(ExpressionWrapper(OuterRef("at"), output_field=DateTimeField()), tzinfo=UTC) + timedelta(hours=1),
-            output_field=DateTimeField(),
-        )
-        later_in_its_hour = BalanceSample.objects.filter(at__gte=OuterRef("at"), at__lt=hour_ends).filter(
-            Q(at__gt=OuterRef("at")) | Q(pk__gt=OuterRef("pk"))
-        )
-        thinned = aged.filter(Exists(later_in_its_hour)).delete()[0]
-        aged.update(hourly=True)
+        thinned = samples.filter(at__lt=now - EVERY_SAMPLE_FOR, hourly=False).delete()[0]
     return Pruned(thinned, expired)
 
 

@@ -96,8 +96,8 @@ def test_the_page_calls_no_landing_and_makes_few_queries(client, user, conversat
         asked = add(conversation, Role.USER, f"q{n}")
         add(conversation, Role.ASSISTANT, "No credits available.", asked, out_of_credits=n % 2 == 0)
     client.force_login(user)
-    # + the header's forecast (the last day's samples), and whether the credits are running low
-    with django_assert_max_num_queries(8 + 2):
+    # + the header's forecast (the last day's hourly samples, the newest), whether the credits run low
+    with django_assert_max_num_queries(8 + 3):
         response = client.get(conversation.get_absolute_url())
     assert response.status_code == 200
     assert response.content.decode().count(WIDGET) == 10

@@ -28,6 +28,7 @@ from credits.models import BalanceSample, Schedule, SettledBy, TopupAttempt
 from credits.samples import (
     PRUNER,
     SAMPLER,
+    add_samples,
     history,
     prune,
     prune_if_due,
@@ -67,7 +68,7 @@ def test_a_reading_from_the_landing_is_kept(sandbox, db):
     sample = BalanceSample.objects.get()
     assert figures(sample) == TEN
     assert before <= sample.at <= timezone.now()
-    assert not sample.hourly
+    assert sample.hourly  # the first of its hour
 
 
 def test_the_same_figures_within_a_minute_are_one_sample_and_changed_ones_two(sandbox, db):
@@ -154,67 +155,69 @@ def test_a_failure_to_record_is_logged_and_the_transaction_goes_on(sandbox, db, 
 
 def test_a_month_of_history_is_a_range_of_the_index(db):
     now = timezone.now()
-    BalanceSample.objects.bulk_create(
-        BalanceSample(at=now - timedelta(hours=h), credits=10.0, spend=h / 100, remaining=10 - h / 100)
+    add_samples(
+        BalanceSample(at=now - timedelta(hours=h, minutes=m), credits=10.0, spend=h / 100, remaining=10 - h / 100)
         for h in range(400 * 24)
+        for m in ((0, 10, 20, 30) if h < 24 * 7 else (0,))  # four readings an hour in the last week
     )
-    month = history(now - timedelta(days=30), now)
-    assert len(month) == 30 * 24 and month[0].at < month[1].at
-    sql, params = month.query.sql_with_params()
+    with CaptureQueriesContext(connection) as queries:
+        month = history(now - timedelta(days=30), now)
+    hours = [row.at.replace(minute=0, second=0, microsecond=0) for row in month[:-1]]
+    assert len(set(hours)) == len(hours) and 30 * 24 - 1 <= len(hours) <= 30 * 24 + 1  # the first of each hour
+    assert month[-1].at == now - timedelta(minutes=10)  # and the newest
+    assert [row.at for row in month] == sorted(row.at for row in month)
+    assert len(queries) == 2
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-            plan = " ".join(str(row) for row in cursor.fetchall())
-            assert "USING INDEX" in plan and "SCAN credits_balancesample " not in plan + " ", plan
-        else:
-            cursor.execute("ANALYZE credits_balancesample")
-            cursor.execute(f"EXPLAIN {sql}", params)
-            plan = " ".join(row[0] for row in cursor.fetchall())
-            assert "Index" in plan and "Seq Scan" not in plan, plan
+        for query in queries.captured_queries:  # each a range of an index, never a scan of the table
+            if connection.vendor == "sqlite":
+                cursor.execute(f"EXPLAIN QUERY PLAN {query['sql']}")
+                plan = " ".join(str(row) for row in cursor.fetchall())
+                assert "USING INDEX" in plan and "SCAN credits_balancesample " not in plan + " ", plan
+            else:
+                cursor.execute("ANALYZE credits_balancesample")
+                cursor.execute(f"EXPLAIN {query['sql']}")
+                plan = " ".join(row[0] for row in cursor.fetchall())
+                assert "Index" in plan and "Seq Scan" not in plan, plan
 
 
 # --- Retention ---------------------------------------------------------------------------------
 
 
-def add(at: datetime, remaining: float = 10.0, hourly: bool = False) -> BalanceSample:
-    return BalanceSample.objects.create(at=at, credits=10.0, spend=10.0 - remaining, remaining=remaining, hourly=hourly)
+def add(at: datetime, remaining: float = 10.0) -> BalanceSample:
+    """A sample recorded as the site records one (``hourly`` when it is the first of its hour)."""
+    assert record_sample({"credits": 10.0, "spend": 10.0 - remaining, "remaining": remaining}, at)
+    return BalanceSample.objects.get(at=at)
 
 
-def test_pruning_keeps_14_days_then_the_last_of_each_hour_and_nothing_past_400_days(db):
+def test_the_first_sample_of_each_hour_is_marked_when_it_is_written(db):
+    hour = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    marks = [add(hour + timedelta(minutes=m), remaining=m).hourly for m in (5, 20, 59)]
+    marks.append(add(hour + timedelta(hours=1), remaining=60).hourly)  # the next hour's first
+    assert marks == [True, False, False, True]
+
+
+def test_pruning_keeps_14_days_then_the_first_of_each_hour_and_nothing_past_400_days(db):
     now = datetime(2026, 6, 30, 12, 20, tzinfo=UTC)
-    recent = [add(now - timedelta(days=13, minutes=m)) for m in range(0, 50, 10)]  # all kept
-    hour = datetime(2026, 6, 1, 9, tzinfo=UTC)  # an hour 29 days back: its last sample is kept
+    recent = [add(now - timedelta(days=13, minutes=m), remaining=100 + m) for m in range(0, 50, 10)]  # all kept
+    hour = datetime(2026, 6, 1, 9, tzinfo=UTC)  # an hour 29 days back: its first sample is kept
     in_hour = [add(hour + timedelta(minutes=m), remaining=m) for m in (0, 15, 30, 59)]
     alone = add(hour + timedelta(hours=1, minutes=5))  # the next hour's only sample
-    tie = [add(hour + timedelta(hours=2, minutes=30)) for _ in range(2)]  # two at the same instant: one kept
-    old = add(now - timedelta(days=399), hourly=True)
-    expired = [add(now - timedelta(days=401)), add(now - timedelta(days=500), hourly=True)]
-    # The hour that straddles the 14-day line is thinned only once it is whole.
-    straddling = [add(datetime(2026, 6, 16, 12, 5, tzinfo=UTC)), add(datetime(2026, 6, 16, 12, 30, tzinfo=UTC))]
+    old = add(now - timedelta(days=399), remaining=1)
+    for days in (401, 500):  # expired
+        add(now - timedelta(days=days), remaining=days)
 
     result = prune(now)
 
     kept = set(BalanceSample.objects.values_list("pk", flat=True))
-    assert kept == {s.pk for s in [*recent, in_hour[-1], alone, tie[1], old, *straddling]}
-    assert not kept & {s.pk for s in expired}
-    assert (result.thinned, result.expired) == (3 + 1, 2)
-    assert set(BalanceSample.objects.filter(hourly=True).values_list("pk", flat=True)) == {
-        in_hour[-1].pk,
-        alone.pk,
-        tie[1].pk,
-        old.pk,
-    }
-    # An hour later the straddling hour is whole: thinned to its last; a second run finds nothing else.
-    later = prune(now + timedelta(hours=1))
-    assert (later.thinned, later.expired) == (1, 0)
-    assert not BalanceSample.objects.filter(pk=straddling[0].pk).exists()
+    assert kept == {s.pk for s in [*recent, in_hour[0], alone, old]}
+    assert (result.thinned, result.expired) == (3, 2)
     again = prune(now + timedelta(hours=1))
     assert (again.thinned, again.expired) == (0, 0)
 
 
 def test_pruning_is_a_few_statements_however_many_samples(db):
     now = timezone.now()
-    BalanceSample.objects.bulk_create(
+    add_samples(
         BalanceSample(at=now - timedelta(days=15, minutes=m), credits=10.0, spend=0.0, remaining=10.0)
         for m in range(600)
     )
@@ -222,7 +225,7 @@ def test_pruning_is_a_few_statements_however_many_samples(db):
         result = prune(now)
     assert result.thinned == 600 - 10 or result.thinned == 600 - 11  # one kept per hour (10 or 11 hours)
     statements = [q["sql"].split()[0] for q in queries.captured_queries]
-    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE")] == ["DELETE", "DELETE", "UPDATE"]  # no row read
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE")] == ["DELETE", "DELETE"]  # no row read
 
 
 def test_pruning_runs_once_an_hour_whoever_asks(db):
