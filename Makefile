@@ -54,6 +54,19 @@ link:
 	@test -x $(BIN)/python || { echo "make link: there is no $(VENV) here yet; make run installs it and creates the demo user." >&2; exit 1; }
 	@DEBUG=on $(BIN)/python manage.py magic_link '$(LINK_USER)' --url http://127.0.0.1:$(PORT)
 
+# A staff superuser for the Django admin (http://127.0.0.1:$(PORT)/admin/) on the demo's database,
+# with make run's settings (DEBUG on; db.sqlite3, or DATABASE_URL from the environment or .env):
+# `make admin USER=ada` creates ada, or makes the existing ada one, with a new random password it
+# prints (the old one stops working). Migrates first, so it also works before the first make run.
+# No install here, as for make link.
+ADMIN_USER = $(if $(filter command line,$(origin USER)),$(USER),admin)
+.PHONY: admin
+admin:
+	@test -x $(BIN)/python || { echo "make admin: there is no $(VENV) here yet; make run (or make install) installs it." >&2; exit 1; }
+	@DEBUG=on $(BIN)/python manage.py migrate --no-input -v 0
+	@DEBUG=on $(BIN)/python manage.py admin_user '$(ADMIN_USER)' --url http://127.0.0.1:$(PORT) \
+	  --again 'make admin USER=$(ADMIN_USER)$(if $(filter-out 8000,$(PORT)), PORT=$(PORT))'
+
 # As in production (README, "Deploying"): DEBUG off, settings from the environment (and .env),
 # no sandbox, gunicorn with uvicorn workers (reef_site/gunicorn.conf.py) on PORT (8000 unless
 # the environment, `make serve PORT=...` or .env says otherwise), and the background worker beside it.

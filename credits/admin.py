@@ -15,13 +15,12 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 from . import settlement
 from .forms import AutoTopupForm
-from .models import UNSETTLED, AutoTopup, Delivery, Notice, SettledBy, Status, TopupAttempt, format_dollars
+from .models import UNSETTLED, AutoTopup, Delivery, Notice, SettledBy, Source, Status, TopupAttempt, format_dollars
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[TopupAttempt]
@@ -46,7 +45,7 @@ class ReadOnly:
         return False
 
 
-# One word per status and per settler for the list's cells; the full label is their tooltip.
+# One word per status, source and settler for the list's cells; the full label is their tooltip.
 SHORT_STATUS: dict[str, Promise] = {
     Status.PENDING: _("pending"),
     Status.SUCCEEDED: _("succeeded"),
@@ -54,6 +53,14 @@ SHORT_STATUS: dict[str, Promise] = {
     Status.ERROR: _("error"),
     Status.UNKNOWN: _("unknown"),
     Status.REFUSED: _("refused"),
+}
+SHORT_SOURCE: dict[str, Promise] = {
+    Source.HEADER: pgettext_lazy("source", "header"),
+    Source.INLINE: pgettext_lazy("source", "inline"),
+    Source.WARNING: pgettext_lazy("source", "warning"),
+    Source.FORM: pgettext_lazy("source", "form"),
+    Source.AUTO: pgettext_lazy("source", "auto"),
+    Source.API: pgettext_lazy("source", "API"),
 }
 SHORT_SETTLED_BY: dict[str, Promise] = {
     SettledBy.RETRY: _("retry"),
@@ -66,8 +73,9 @@ SHORT_SETTLED_BY: dict[str, Promise] = {
 
 @admin.register(TopupAttempt)
 class TopupAttemptAdmin(ReadOnly, _ModelAdmin):
-    # Short cells, so the list fits a laptop beside the filters; the rest is on each attempt's page.
-    list_display = ("when", "user", "amount", "status_label", "settled", "error", "took")
+    # Short cells that never break inside a word, so the list fits a laptop (1280 px) beside the
+    # filters (its template leaves out the navigation sidebar); the rest is on each attempt's page.
+    list_display = ("when", "who", "amount", "source_label", "status_label", "code", "settled", "took")
     list_filter = ("status", "needs_operator", "settled_by", "source", "created_at")
     actions = ("settle_now",)
     search_fields = ("user__username", "user__email", "idempotency_key", "upstream_key")
@@ -142,9 +150,22 @@ class TopupAttemptAdmin(ReadOnly, _ModelAdmin):
             moment.strftime("%H:%M:%S"),
         )
 
+    @admin.display(description=_("user"), ordering="user__username")
+    def who(self, obj: TopupAttempt) -> str:
+        """The user's name on one line (a name is one word); a very long one is cut short, whole on hover."""
+        name = obj.user.get_username()
+        return format_html('<span class="credits-name" title="{}">{}</span>', name, name)
+
     @admin.display(description=_("amount"), ordering="amount_cents")
     def amount(self, obj: TopupAttempt) -> str:
         return obj.amount_display
+
+    @admin.display(description=_("source"), ordering="source")
+    def source_label(self, obj: TopupAttempt) -> str:
+        """Where the top-up was asked for, in one word; the full label on hover."""
+        return format_html(
+            '<span title="{}">{}</span>', obj.get_source_display(), SHORT_SOURCE.get(obj.source, obj.source)
+        )
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj: TopupAttempt) -> str:
@@ -158,23 +179,21 @@ class TopupAttemptAdmin(ReadOnly, _ModelAdmin):
             return format_html(
                 '<span title="{}">{}</span> <small>{}</small>',
                 obj.get_settled_by_display(),
-                SHORT_SETTLED_BY[obj.settled_by],
-                _("was %(status)s") % {"status": first} if first else "",
+                _words(SHORT_SETTLED_BY[obj.settled_by]),
+                _words(_("was %(status)s") % {"status": first}) if first else "",
             )
         if obj.needs_operator:
-            return format_html("<strong>{}</strong>", _("needs an operator"))
+            return format_html("<strong>{}</strong>", _words(_("needs an operator")))
         return None
 
-    @admin.display(description=_("error"), ordering="error_code")
-    def error(self, obj: TopupAttempt) -> str | None:
-        """The error code, after the landing's HTTP status when it answered."""
-        if not obj.error_code:
+    @admin.display(description=_("code"), ordering="error_code")
+    def code(self, obj: TopupAttempt) -> str | None:
+        """What was answered: the billing service's HTTP status when it answered, then the error
+        code (one under the other if they do not fit side by side); the message on hover."""
+        parts = [str(part) for part in (obj.landing_status, obj.error_code) if part]
+        if not parts:
             return None
-        # A code may break after its underscores: "upstream_" / "timeout".
-        code = format_html_join(mark_safe("_<wbr>"), "{}", ((part,) for part in obj.error_code.split("_")))
-        if obj.landing_status:
-            code = format_html("{} {}", obj.landing_status, code)
-        return format_html('<span title="{}">{}</span>', obj.error_message, code)
+        return format_html('<span title="{}">{}</span>', obj.error_message, _words(" ".join(parts)))
 
     @admin.display(description=_("took"), ordering="duration_ms")
     def took(self, obj: TopupAttempt) -> str | None:
@@ -182,6 +201,12 @@ class TopupAttemptAdmin(ReadOnly, _ModelAdmin):
         if obj.duration_ms is None:
             return None
         return f"{obj.duration_ms} ms" if obj.duration_ms < 1000 else f"{obj.duration_ms / 1000:.1f} s"
+
+
+def _words(text: object) -> str:
+    """``text`` with each word kept whole: a cell wraps between words, never inside one (after
+    the hyphen of "top-up" or the underscore of "upstream_timeout"); admin.css keeps them whole."""
+    return format_html_join(" ", '<span class="credits-word">{}</span>', ((word,) for word in str(text).split()))
 
 
 @admin.register(Notice)

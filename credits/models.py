@@ -58,42 +58,175 @@ class TopupAttempt(models.Model):
     first, ``settled_by``/``settled_at``/``settle_tries`` say how the answer was found.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topup_attempts")
+    # The help texts are for a support person reading an attempt in the admin: plain sentences.
+    id = models.UUIDField(
+        _("audit id"),
+        primary_key=True,
+        default=uuid.uuid4,
+        editable=False,
+        help_text=_(
+            "This attempt's reference. The site's answer to the request carries it, and the site's log names it."
+        ),
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="topup_attempts",
+        help_text=_("The person who asked for the credits. For an automatic top-up, the person who turned it on."),
+    )
     amount_cents = models.PositiveIntegerField(_("amount (cents)"))
-    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
-    idempotency_key = models.CharField(max_length=255)
-    key_live = models.BooleanField(default=True)
-    upstream_key = models.CharField(_("key sent to the landing"), max_length=64, default="")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
-    landing_status = models.PositiveSmallIntegerField(_("landing HTTP status"), null=True, blank=True)
-    error_code = models.CharField(max_length=64, blank=True)
-    error_message = models.CharField(max_length=500, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(_("landing call (ms)"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    settle_at = models.DateTimeField(
-        _("next settlement try"),
+    source = models.CharField(
+        max_length=16,
+        choices=Source.choices,
+        default=Source.API,
+        help_text=_(
+            "Where the request came from: the menu in the site's header, the widget in a chat message, the "
+            "low-credits warning, the page without JavaScript, an automatic top-up, or a program using the API."
+        ),
+    )
+    idempotency_key = models.CharField(
+        _("request key"),
+        max_length=255,
+        help_text=_(
+            "A key the person's page sent with the request. A double click, a reload or a retry sends the same "
+            "key, so it counts as the same top-up and is never charged twice."
+        ),
+    )
+    key_live = models.BooleanField(
+        _("request key in use"),
+        default=True,
+        help_text=_(
+            "Yes while a repeat of this request (with the same request key) gets this attempt's answer instead "
+            "of a new charge. No once nothing was charged (an error or a refusal), or a day later: a repeat is "
+            "then sent to the billing service again, with the same key as before."
+        ),
+    )
+    upstream_key = models.CharField(
+        _("key sent to the billing service"),
+        max_length=64,
+        default="",
+        help_text=_(
+            "The key this site sent to the billing service with the charge. Every repeat of the same top-up is "
+            "sent with it, so the billing service charges it at most once. Quote it when you ask the billing "
+            "service about this charge."
+        ),
+    )
+    status = models.CharField(
+        max_length=16,
+        choices=Status.choices,
+        default=Status.PENDING,
+        db_index=True,
+        help_text=_(
+            'What became of the top-up. Only "Succeeded" added credits. "Pending" and "Unknown" mean that a '
+            "charge may have happened and the site is still finding out."
+        ),
+    )
+    landing_status = models.PositiveSmallIntegerField(
+        _("billing service's HTTP status"),
         null=True,
         blank=True,
-        help_text=_("While the outcome is not known: when it is next re-sent under its own key."),
+        help_text=_(
+            "The HTTP status the billing service answered with, such as 200 (charged) or 402 (declined). "
+            "Empty when it did not answer."
+        ),
     )
-    first_status = models.CharField(_("first recorded status"), max_length=16, choices=Status.choices, blank=True)
-    settled_by = models.CharField(max_length=16, choices=SettledBy.choices, blank=True)
-    settled_at = models.DateTimeField(null=True, blank=True)
-    settle_tries = models.PositiveIntegerField(_("settlement tries"), default=0)
+    error_code = models.CharField(
+        _("error code"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "Why the top-up did not succeed, as a fixed word, such as card_declined, upstream_timeout (the "
+            "billing service did not answer in time) or rate_limited (too many top-ups). The error message "
+            "says it in words."
+        ),
+    )
+    error_message = models.CharField(
+        _("error message"),
+        max_length=500,
+        blank=True,
+        help_text=_("The sentence the person was shown when the top-up did not succeed."),
+    )
+    response_status = models.PositiveSmallIntegerField(
+        _("HTTP status of the answer"),
+        null=True,
+        blank=True,
+        help_text=_("The HTTP status this site answered the request with (200 when the credits were added)."),
+    )
+    response_body = models.JSONField(
+        _("answer"),
+        null=True,
+        blank=True,
+        help_text=_("What this site answered the request with. A repeat of the request within a day gets it again."),
+    )
+    duration_ms = models.PositiveIntegerField(
+        _("billing call (ms)"),
+        null=True,
+        blank=True,
+        help_text=_("How long the call to the billing service took, in milliseconds."),
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True,
+        db_index=True,
+        help_text=_("When the request arrived. The attempt is written down before the billing service is called."),
+    )
+    finished_at = models.DateTimeField(
+        _("answered at"),
+        null=True,
+        blank=True,
+        help_text=_("When the first outcome was written down. Empty while there is none."),
+    )
+    settle_at = models.DateTimeField(
+        _("next check"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "While the outcome is not known, the site asks the billing service again by sending the same "
+            "charge with the same key, which can never charge twice. This is when it next asks."
+        ),
+    )
+    first_status = models.CharField(
+        _("first recorded status"),
+        max_length=16,
+        choices=Status.choices,
+        blank=True,
+        help_text=_(
+            "The status written down first. When it differs from the status above, the outcome was found "
+            "later: for example, unknown after the billing service did not answer in time, then succeeded."
+        ),
+    )
+    settled_by = models.CharField(
+        max_length=16,
+        choices=SettledBy.choices,
+        blank=True,
+        help_text=_(
+            "Who found the outcome after it was not known at first: a repeat of the request, the person's next "
+            'top-up, the background worker, the settle_topups command, or "Settle now" in this admin.'
+        ),
+    )
+    settled_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the outcome that was not known at first was found.")
+    )
+    settle_tries = models.PositiveIntegerField(
+        _("settlement tries"),
+        default=0,
+        help_text=_("How many times the site asked the billing service again for the outcome."),
+    )
     needs_operator = models.BooleanField(
         _("needs an operator"),
         default=False,
         db_index=True,
-        help_text=_("No definite answer from the landing after a day of tries: check it with the billing service."),
+        help_text=_(
+            "Yes when the billing service gave no definite answer after a day of tries. Ask the billing service "
+            "whether this charge went through (quote the key sent to the billing service), then tell the person."
+        ),
     )
     outcome_shown = models.BooleanField(
         _("outcome shown to the user"),
         default=True,
-        help_text=_("False while a success that was settled in the background has not been told to the user."),
+        help_text=_(
+            "No while the person has not been told the outcome yet, because it was found after their page "
+            "stopped waiting. The site tells them when they next come back."
+        ),
     )
 
     objects = TopupAttemptQuerySet.as_manager()
@@ -177,7 +310,12 @@ class AutoTopup(models.Model):
     disabled_at = models.DateTimeField(_("turned off at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     armed = models.BooleanField(
-        _("armed"), default=True, help_text=_("False after a drop was charged, until the balance is back up.")
+        _("armed"),
+        default=True,
+        help_text=_(
+            "No after a top-up was charged for a drop below the threshold, until the balance is above it again, "
+            "so one drop is charged once."
+        ),
     )
     in_flight_key = models.CharField(_("charge under way (key)"), max_length=64, blank=True)
     in_flight_cents = models.PositiveIntegerField(_("charge under way (cents)"), null=True, blank=True)

@@ -99,3 +99,45 @@ def test_settle_now_is_for_staff_who_may_view_the_audit(client, django_user_mode
     assert response.status_code == 403
     assert TopupAttempt.objects.get().status == Status.UNKNOWN
     assert sandbox.state.snapshot()["topupRequests"] == 0
+
+
+def test_the_list_shows_the_source_and_what_was_answered_beside_the_status(admin_client, user):
+    TopupAttempt.objects.create(
+        user=user,
+        amount_cents=1000,
+        idempotency_key="d",
+        upstream_key="reef-d",
+        status=Status.DECLINED,
+        source="warning",
+        landing_status=402,
+        error_code="card_declined",
+        error_message="Your card was declined.",
+    )
+    page = admin_client.get("/admin/credits/topupattempt/")
+    columns = [column["text"] for column in page.context["result_headers"]]
+    assert columns[columns.index("status") - 1 : columns.index("status") + 2] == ["source", "status", "code"]
+    text = page.content.decode()
+    assert '<span title="Low-credits warning">warning</span>' in text
+    # Each word kept whole (admin.css): the landing's status, then the code, never split at its "_".
+    assert (
+        '<span title="Your card was declined."><span class="credits-word">402</span> '
+        '<span class="credits-word">card_declined</span></span>'
+    ) in text
+    assert "<wbr>" not in text
+
+
+def test_every_field_of_an_attempt_is_explained_in_a_plain_sentence():
+    """The attempt's page is read by support: each field has a label and a help text in words,
+    with no field's own name (such as upstream_key) standing in for an explanation."""
+    model_admin = site._registry[TopupAttempt]
+    names = {field.name for field in TopupAttempt._meta.get_fields() if "_" in field.name}  # as upstream_key
+    for name in model_admin.fields:
+        if name == "amount":  # the amount in dollars, which says itself
+            continue
+        field = TopupAttempt._meta.get_field(name)
+        label, help_text = str(field.verbose_name), str(field.help_text)
+        assert "_" not in label, label
+        assert help_text[:1].isupper() and help_text.endswith("."), (name, help_text)
+        words = set(help_text.replace(",", " ").replace(".", " ").split())
+        assert not words & names, (name, words & names)
+        assert not {"True", "False", "landing", "upstream", "idempotency"} & words, (name, help_text)

@@ -4,6 +4,7 @@ control endpoints answer only on loopback, and the command binds loopback unless
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import logging
@@ -17,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -772,6 +774,68 @@ def test_every_command_of_try_the_failure_modes_works_as_printed(sandbox):
         assert answer.status_code == 200, (command, answer.text)
         assert "remaining" in answer.json()
     assert "make link" in section
+
+
+# --- the billing page, where a decline's link leads ----------------------------------------------
+
+
+def _billing(sandbox, query: str = "") -> httpx.Response:
+    page = httpx.get(f"{sandbox.url}/billing{query}")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html"), page
+    return page
+
+
+def _back(page: httpx.Response) -> str:
+    links = re.findall(r'<a href="([^"]*)">Back to the site</a>', page.text)
+    assert len(links) == 1, page.text
+    return html.unescape(links[0])
+
+
+def test_the_billing_page_says_what_it_stands_for_and_links_back_to_the_site(sandbox):
+    page = _billing(sandbox)
+    assert '<html lang="en">' in page.text and "<title>Sandbox billing</title>" in page.text
+    words = " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+    assert (
+        "This is the sandbox's stand-in for the billing service's page where a real card would be added or "
+        "confirmed. No card is needed here" in words
+    )
+    assert "Try the failure modes" in words  # how to make the next top-up answer otherwise
+    assert _back(page) == "http://127.0.0.1:8000/ui/"  # make run's chat
+
+
+@pytest.mark.parametrize(
+    "back", ["http://127.0.0.1:8001/ui/", "http://localhost:8000/ui/credits/?days=7&x=1", "https://127.0.0.1/ui/"]
+)
+def test_the_billing_page_links_back_to_the_page_named_when_it_is_on_this_machine(sandbox, back):
+    assert _back(_billing(sandbox, "?" + urlencode({"back": back}))) == back
+
+
+@pytest.mark.parametrize(
+    "back",
+    [
+        "https://evil.test/ui/",
+        "javascript:alert(1)",
+        "//127.0.0.1:8000/ui/",
+        "/ui/",
+        "ftp://127.0.0.1/",
+        "http://127.0.0.1.evil.test/",
+        "http://127.0.0.1:8000@evil.test/",  # user info: the host is evil.test
+        "http://evil.test\\@127.0.0.1/",  # a backslash: browsers read the host as evil.test
+        "http://127.0.0.1:80000/",
+        "http://127.0.0.1:8000/ui/ x",
+        "http://127.0.0.1:8000/ui/\nx",
+    ],
+)
+def test_the_billing_page_links_to_the_site_for_any_other_back(sandbox, back):
+    assert _back(_billing(sandbox, "?" + urlencode({"back": back}))) == "http://127.0.0.1:8000/ui/"
+
+
+def test_the_billing_page_escapes_what_it_links_back_to(sandbox):
+    back = 'http://127.0.0.1:8000/ui/?q="><script>alert(1)</script>'
+    page = _billing(sandbox, "?" + urlencode({"back": back}))
+    assert "<script>" not in page.text and _back(page) == back
+    twice = _billing(sandbox, "?" + urlencode([("back", "http://127.0.0.1:8001/"), ("back", "http://localhost/")]))
+    assert _back(twice) == "http://127.0.0.1:8000/ui/"  # one page or none
 
 
 # --- the demo's limits (reef_site's settings, each in a fresh process) -------------------------

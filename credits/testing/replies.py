@@ -8,9 +8,12 @@ charges; see :mod:`credits.testing.modes`.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .statefile import Answer
 
@@ -56,7 +59,57 @@ CONTROL_NOT_AN_OBJECT = Reply(
     400,
     {"error": 'The body must be a JSON object such as {"next": "decline"}. Nothing was changed.', "code": "invalid"},
 )
-BILLING_PAGE = Reply(200, b"<h1>Sandbox billing</h1><p>No real card is needed here.</p>", "text/html")
+# The billing page (``GET /billing``, where a decline's link leads): what it stands for, and a link
+# back to the site, which runs on another port. ``?back=`` names the page to go back to, but only
+# an http(s) address on this machine is taken (no open redirect for anyone's link); otherwise the
+# link goes to the demo's chat as `make run` serves it.
+SITE = "http://127.0.0.1:8000/ui/"
+BILLING_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sandbox billing</title>
+</head>
+<body>
+<h1>Sandbox billing</h1>
+<p>This is the sandbox's stand-in for the billing service's page where a real card would be added or
+confirmed. No card is needed here, and no real money moves.</p>
+<p>How the sandbox answers the next top-up (a declined card, a bank asking for a confirmation, no
+card saved) is set with its controls: see "Try the failure modes" in the README.</p>
+<p><a href="{back}">Back to the site</a></p>
+</body>
+</html>
+"""
+
+
+def billing_page(query: str) -> Reply:
+    """The billing page, its link back to ``?back=`` when that is a page on this machine."""
+    return Reply(
+        200, BILLING_PAGE.format(back=html.escape(back_to(query), quote=True)).encode(), "text/html; charset=utf-8"
+    )
+
+
+def back_to(query: str) -> str:
+    """The ``back`` of a query string when it is one http(s) address on localhost or 127.0.0.1,
+    without user info, spaces, control characters or backslashes (which browsers read as
+    slashes); else :data:`SITE`."""
+    values = parse_qs(query).get("back", [])
+    if len(values) != 1 or not re.fullmatch(r"[!-~]+", values[0]) or "\\" in values[0]:
+        return SITE
+    url = values[0]
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number raises ValueError)
+    except ValueError:
+        return SITE
+    if parts.scheme not in ("http", "https") or parts.hostname not in ("localhost", "127.0.0.1"):
+        return SITE
+    if "@" in parts.netloc:
+        return SITE
+    return url
+
+
 NO_CREDITS = Reply(402, {"error": "No credits available.", "code": "no_credits"})
 INVALID_SPEND = Reply(400, {"error": "amountCents must be a positive integer.", "code": "invalid_amount"})
 

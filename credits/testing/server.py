@@ -61,6 +61,7 @@ class Request:
     body: Any  # the decoded JSON body; None when there is none or it is not JSON
     idempotency_key: str  # "" when none was sent
     origin: str  # the sandbox's own URL
+    query: str = ""  # the query string, without its "?"
 
 
 def _configure(state: SandboxState, request: Request) -> Reply:
@@ -84,7 +85,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         lambda state, request: state.topup(request.idempotency_key, request.body, request.origin), token=True
     ),
     ("POST", "/api/reef/spend"): Route(lambda state, request: state.spend(request.body), token=True),
-    ("GET", "/billing"): Route(lambda state, _: replies.BILLING_PAGE, token=False),
+    ("GET", "/billing"): Route(lambda state, request: replies.billing_page(request.query), token=False),
     ("GET", "/sandbox/state"): Route(lambda state, _: Reply(200, state.snapshot()), token=False),
     ("POST", "/sandbox/configure"): Route(_configure, token=False),
 }
@@ -106,7 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, body: Any) -> None:
         state = self.server.state
-        route = ROUTES.get((self.command, self.path))
+        path, _, query = self.path.partition("?")
+        route = ROUTES.get((self.command, path))
         refusal = self._refused_control()
         if refusal is not None:
             reply = refusal
@@ -116,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = replies.UNAUTHORIZED
         else:
             key = self.headers.get("Idempotency-Key") or ""
-            reply = route.answer(state, Request(body, key, self.server.url))
+            reply = route.answer(state, Request(body, key, self.server.url, query))
         try:
             self._reply(reply)
         finally:
