@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -307,12 +307,15 @@ def _balance_refusal(exc: LandingError | BalanceUnavailable) -> ApiError:
 
 
 def attempt_json(attempt: TopupAttempt) -> dict[str, Any]:
-    """One line of the recent top-ups: amount, ISO time, status and a sentence for the status."""
+    """One line of the recent top-ups: amount, ISO time and the time as the pages write it
+    (``createdText``, so the script and the page without it show one format), status and a
+    sentence for the status."""
     item: dict[str, Any] = {
         "id": str(attempt.pk),
         "amountCents": attempt.amount_cents,
         "amount": format_dollars(attempt.amount_cents),
         "createdAt": attempt.created_at.isoformat(),
+        "createdText": created_text(attempt.created_at),
         "status": attempt.status,
         "statusText": status_text(attempt.status, attempt.error_code),
         "source": attempt.source,
@@ -320,6 +323,12 @@ def attempt_json(attempt: TopupAttempt) -> dict[str, Any]:
     if attempt.status in (Status.DECLINED, Status.ERROR, Status.REFUSED) and attempt.error_message:
         item["detail"] = attempt.error_message
     return item
+
+
+def created_text(at: datetime) -> str:
+    """When a top-up was made, as every page writes it: the site's time zone and the active
+    language's ``DATETIME_FORMAT`` ("Jan. 5, 2025, 3:04 p.m.")."""
+    return formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")
 
 
 @json_endpoint("GET")

@@ -12,6 +12,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from .amounts import validate_amount_cents, validate_threshold_cents
+from .autotopup import MAX_CENTS
 from .models import AutoTopup
 from .wire import is_valid_key
 from .words import msg_whole_dollars
@@ -75,3 +76,44 @@ class AutoTopupForm(_AutoForm):
                 {"monthly_cap_cents": _("The monthly cap must be at least the amount of one top-up.")}
             )
         return data
+
+
+MAX_DOLLARS = MAX_CENTS // 100
+
+
+class AutoTopupPageForm(forms.Form):
+    """The auto top-up setting on the credits page without JavaScript: whole dollars in, as the
+    header menu takes them; the rules are :class:`AutoTopupForm`'s, whose errors land on the
+    same fields. ``cleaned_data`` then holds the keyword arguments of
+    :func:`credits.autotopup.update` (cents)."""
+
+    CENTS_FIELDS = {"threshold": "threshold_cents", "amount": "amount_cents", "monthly_cap": "monthly_cap_cents"}
+
+    enabled = forms.BooleanField(label=_("Top up automatically"), required=False)
+    threshold = forms.IntegerField(
+        label=_("When the balance falls below (dollars)"), min_value=0, max_value=MAX_DOLLARS
+    )
+    amount = forms.IntegerField(label=_("Add (dollars)"), min_value=0, max_value=MAX_DOLLARS)
+    monthly_cap = forms.IntegerField(label=_("Monthly cap (dollars)"), min_value=0, max_value=MAX_DOLLARS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.CENTS_FIELDS:
+            self.fields[field].error_messages.update(
+                dict.fromkeys(("invalid", "min_value", "max_value"), _("Enter whole dollars, such as 25."))
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        rules = AutoTopupForm(
+            {"enabled": data["enabled"]} | {cents: data[dollars] * 100 for dollars, cents in self.CENTS_FIELDS.items()}
+        )
+        if not rules.is_valid():
+            back = {cents: dollars for dollars, cents in self.CENTS_FIELDS.items()}
+            for name, errors in rules.errors.items():
+                for message in errors:
+                    self.add_error(back.get(name), message)
+            return data
+        return dict(rules.cleaned_data)

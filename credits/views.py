@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST
 
 from . import autotopup, charts
 from .api import attempt_json
@@ -34,13 +35,14 @@ from .conf import get_settings
 from .db import give_back
 from .exceptions import BalanceUnavailable, LandingBusy, LandingError, LandingNotConfigured
 from .forecast import Sample, daily_spend
-from .forms import TopupForm
+from .forms import AutoTopupPageForm, TopupForm
 from .models import TopupAttempt
 from .permissions import may_top_up, refusal_sentence, who_to_ask
 from .samples import as_samples, history
 from .topups import request_topup
-from .widgets import balance_display, request_forecast, widget_context
+from .widgets import balance_display, credits_page_url, request_forecast, widget_context
 from .words import (
+    auto_topup_line,
     format_dollars,
     format_money,
     msg_added,
@@ -52,6 +54,7 @@ from .words import (
 )
 
 CHART_DAYS = 30  # the daily spend's bars
+CUSTOM_SESSION_KEY = "credits_custom_amount"  # an invalid custom amount, kept for the credits page to show once
 LINE_DAYS = 7  # the remaining credits' line
 
 
@@ -74,8 +77,14 @@ def topup_form(request: HttpRequest) -> HttpResponse:
     form = TopupForm(request.POST)
     if not form.is_valid():
         first = str(next(iter(form.errors.values()))[0])
-        messages.error(request, first)
-        return HttpResponseRedirect(_next_url(request))
+        back = _next_url(request)
+        session = getattr(request, "session", None)
+        if "amount" in form.errors and session is not None and _is_credits_page(request, back):
+            # From the credits page: back to it, where the amount as typed shows with the error beside it.
+            session[CUSTOM_SESSION_KEY] = {"value": request.POST.get("amount", "")[:20], "error": first}
+        else:
+            messages.error(request, first)
+        return HttpResponseRedirect(back)
     cents = form.cleaned_data["amount_cents"]
     confirm_above = get_settings().confirm_above_cents
     if confirm_above and cents >= confirm_above and request.POST.get("confirmed") != "1":
@@ -93,7 +102,8 @@ def topup_form(request: HttpRequest) -> HttpResponse:
     elif result.code == Code.EARLIER_IN_PROGRESS:
         messages.info(request, result.message)
     elif result.url:
-        messages.error(request, format_html('{} <a href="{}">{}</a>', result.message, result.url, msg_open_billing()))
+        link = '{} <a href="{}" target="_blank" rel="noopener">{}</a>'  # the page it came from stays
+        messages.error(request, format_html(link, result.message, result.url, msg_open_billing()))
     else:
         messages.error(request, result.message or _("The top-up did not go through."))
     return HttpResponseRedirect(_next_url(request))
@@ -132,8 +142,14 @@ def _page_balance() -> tuple[dict[str, Any] | None, str]:
     return balance_display(balance), ""
 
 
-def _auto_topup_summary(user: Any) -> dict[str, str]:
-    """The team's auto top-up setting in words, as the header menu says it (read-only here)."""
+def _is_credits_page(request: HttpRequest, url: str) -> bool:
+    page = credits_page_url(request)
+    return bool(page) and urlsplit(url).path == page
+
+
+def _auto_topup_summary(user: Any, form: AutoTopupPageForm | None = None) -> dict[str, Any]:
+    """The team's auto top-up setting in words, as the header menu says it, and for those who
+    may change it (``credits.manage_auto_topup``, as ``PUT auto-topup`` asks) its form."""
     state = autotopup.state(user)
     values = {
         "threshold": format_dollars(state["thresholdCents"]),
@@ -152,9 +168,20 @@ def _auto_topup_summary(user: Any) -> dict[str, str]:
         if not state["canManage"]:
             summary += " " + _("Ask a team member who manages auto top-up to change it.")
     reason = state["disabledReason"]
+    if state["canManage"] and form is None:
+        form = AutoTopupPageForm(
+            initial={
+                "enabled": state["enabled"],
+                "threshold": state["thresholdCents"] // 100,
+                "amount": state["amountCents"] // 100,
+                "monthly_cap": state["monthlyCapCents"] // 100,
+            }
+        )
     return {
+        "line": auto_topup_line(state["enabled"], state["amountCents"], state["thresholdCents"]),
         "summary": summary,
         "reason": _("Auto top-up was turned off: %(reason)s") % {"reason": reason} if reason else "",
+        "form": form if state["canManage"] else None,
     }
 
 
@@ -199,18 +226,43 @@ def _spend_history(request: HttpRequest, uid: str) -> dict[str, Any]:
 
 @transaction.non_atomic_requests  # the balance may be read from the landing: no transaction held open
 @never_cache
-@require_safe
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def credits_page(request: HttpRequest) -> HttpResponse:
     """``GET``: the team's balance, its spend history (a chart drawn on the server, a sentence
     and a table), the amounts, the auto top-up setting and the user's recent top-ups, rendered
     on the server; what the header's "+ credits" leads to without JavaScript.
-    The forms post to ``topup-form`` and come back here with a message."""
+    The amounts post to ``topup-form`` and come back here with a message (an invalid custom
+    amount: kept, with its error beside the field instead). ``POST`` here is the
+    auto top-up's own form, for those who may change it (the permission ``PUT auto-topup`` asks)."""
+    if request.method == "POST":
+        return _save_auto_topup(request)
+    session = getattr(request, "session", None)
+    custom = session.pop(CUSTOM_SESSION_KEY, None) if session is not None else None
+    return _render_page(request, {"custom": custom} if isinstance(custom, dict) else None)
+
+
+def _save_auto_topup(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(autotopup.PERMISSION):
+        messages.error(request, _("Only a team member allowed to manage auto top-up can change it."))
+        return HttpResponseRedirect(request.path)
+    form = AutoTopupPageForm(request.POST)
+    if not form.is_valid():
+        return _render_page(request, {"auto_form": form}, status=400)
+    autotopup.update(request.user, **form.cleaned_data)  # type: ignore[arg-type]
+    messages.success(request, _("Saved. %(state)s.") % {"state": _auto_topup_summary(request.user)["line"]})
+    return HttpResponseRedirect(request.path)
+
+
+def _render_page(request: HttpRequest, extra: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+    """The credits page; ``extra``: ``custom`` (an invalid custom amount as typed, and its error)
+    or ``auto_form`` (the auto top-up form with its errors)."""
+    extra = extra or {}
     balance, problem = _page_balance()
     context = widget_context({"request": request}, "form")
     limit = get_settings().RECENT_TOPUPS
     attempts = TopupAttempt.objects.filter(user=request.user).order_by("-created_at")[:limit] if limit > 0 else []  # type: ignore[misc]
-    recent = [attempt_json(attempt) | {"created": attempt.created_at} for attempt in attempts]
+    recent = [attempt_json(attempt) for attempt in attempts]
     context.update(
         {
             "page_balance": balance,
@@ -218,8 +270,11 @@ def credits_page(request: HttpRequest) -> HttpResponse:
             "recent": recent,
             "has_unsettled": any(item["status"] in UNSETTLED for item in recent),
             "show_recent": limit > 0,
-            "auto_topup": _auto_topup_summary(request.user),
+            "auto_topup": _auto_topup_summary(request.user, extra.get("auto_form")),
             "spend": _spend_history(request, context["uid"]),
+            "custom": extra.get("custom"),
         }
     )
-    return render(request, "credits/page.html", context)
+    if request.method == "POST":
+        context["next"] = request.path
+    return render(request, "credits/page.html", context, status=status)

@@ -5,7 +5,7 @@ change the words, and each reaches the page once. Layer 1: no database.
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 from .codes import UNSETTLED, Status
 from .conf import CreditsSettings
@@ -96,16 +96,21 @@ def msg_not_sent() -> str:
 
 
 def msg_not_recorded() -> str:
-    return _(
-        "The top-up was sent, but the site could not record the answer, so we do not know yet whether "
-        "the credits were added. Check your balance before trying again."
+    return (
+        _(
+            "The top-up was sent, but the site could not record the answer, so we do not know yet whether "
+            "the credits were added."
+        )
+        + " "
+        + msg_retry_safe()
     )
 
 
 def msg_bad_answer_unknown() -> str:
-    return _(
-        "The billing service gave no usable answer, so we do not know yet whether the credits were "
-        "added. Check your balance before trying again."
+    return (
+        _("The billing service gave no usable answer, so we do not know yet whether the credits were added.")
+        + " "
+        + msg_retry_safe()
     )
 
 
@@ -144,10 +149,18 @@ def msg_unreachable() -> str:
 
 
 def msg_timeout() -> str:
-    return _(
-        "The billing service did not answer in time, so we do not know yet whether the credits "
-        "were added. Check your balance before trying again."
+    return (
+        _("The billing service did not answer in time, so we do not know yet whether the credits were added.")
+        + " "
+        + msg_retry_safe()
     )
+
+
+def msg_retry_safe() -> str:
+    """The one instruction after an outcome that is not known yet. It is true: the widget reuses
+    the same idempotency key for the same amount, and the server settles an earlier unknown
+    top-up before it sends a new one, so nothing is charged twice."""
+    return _("Pressing the same amount again is safe: it cannot be charged twice.")
 
 
 def msg_in_progress() -> str:
@@ -196,8 +209,35 @@ def msg_open_billing() -> str:
 
 
 def msg_balance_detail() -> str:
-    """The balance's detail line, with ``%(credits)s`` and ``%(spend)s`` to fill in."""
-    return _("Credits %(credits)s, spent %(spend)s")
+    """The balance's detail line, with ``%(credits)s`` (all credits ever bought) and ``%(spend)s``
+    (all ever used) to fill in: "$1,250.00 bought in total, $1,250.00 used", so it never reads
+    as a second balance beside the remaining one."""
+    return _("%(credits)s bought in total, %(spend)s used")
+
+
+def msg_auto_topup_state_on() -> str:
+    """The auto top-up's state in one line, with ``%(amount)s`` and ``%(threshold)s`` to fill in."""
+    return _("Auto top-up: on, %(amount)s when below %(threshold)s")
+
+
+def msg_auto_topup_state_off() -> str:
+    return _("Auto top-up: off")
+
+
+def auto_topup_line(enabled: bool, amount_cents: int, threshold_cents: int) -> str:
+    """The auto top-up's state in one line, "Auto top-up: off" or "Auto top-up: on, $25 when below
+    $5": the header's disclosure and the credits page say it in these words, before any detail."""
+    if not enabled:
+        return msg_auto_topup_state_off()
+    return msg_auto_topup_state_on() % {
+        "amount": format_dollars(amount_cents),
+        "threshold": format_dollars(threshold_cents),
+    }
+
+
+def msg_source_auto() -> str:
+    """The mark of an automatic top-up in the recent top-ups."""
+    return pgettext("top-up source", "Auto")
 
 
 def msg_no_history() -> str:
@@ -228,16 +268,10 @@ def script_texts(conf: CreditsSettings) -> dict[str, str]:
         "adding": _("Adding %(amount)s…"),
         "invalid": msg_whole_dollars(),
         "range": msg_range(conf),
-        "network": _(
-            "The connection to the site failed, so we do not know whether the credits were added. "
-            "Check your balance before trying again."
-        ),
-        "badAnswer": _(
-            "The site gave no usable answer, so we do not know whether the credits were added. "
-            "Check your balance before trying again."
-        ),
+        "network": _("The connection to the site failed, so we do not know whether the credits were added."),
+        "badAnswer": _("The site gave no usable answer, so we do not know whether the credits were added."),
         "confirm": _("Add %(amount)s to the team's credits?"),
-        "retrySafe": _("Pressing the same amount again is safe: it cannot be charged twice."),
+        "retrySafe": msg_retry_safe(),
         "billing": msg_open_billing(),
         "low": _("Low balance"),
         "unavailable": _("unavailable"),
@@ -246,6 +280,9 @@ def script_texts(conf: CreditsSettings) -> dict[str, str]:
         "recentEmpty": _("No top-ups yet."),
         "recentError": _("Recent top-ups cannot be loaded right now."),
         "warningOver": _("The credits are no longer running low."),
+        "autoOn": msg_auto_topup_state_on(),
+        "autoOff": msg_auto_topup_state_off(),
+        "auto": msg_source_auto(),
     }
 
 

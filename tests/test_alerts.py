@@ -310,11 +310,14 @@ def test_a_500_is_tried_again_by_the_worker(settings, receiver, processes):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_receiver_that_hangs_is_never_waited_for_by_a_page(sandbox, settings, receiver, api):
+def test_a_receiver_that_hangs_is_never_waited_for_by_a_page(sandbox, settings, receiver, live_server, user):
+    from tests.processes import logged_in_client
+
     hook = receiver(hang=True)
     webhook_settings(settings, hook.url, ALERT_WEBHOOK_TIMEOUT=0.5)
     sandbox.state.configure(credits=2)
-    assert api.balance().json()["warning"]  # the page's reading crossed the line ...
+    with logged_in_client(live_server.url, user, timeout=5) as page:  # a real request, over HTTP
+        assert page.get("/ui/api/credits").json()["warning"]  # the page's reading crossed the line ...
     (notice,) = running_low_notices()
     assert hook.received == [] and notice.webhook == Delivery.PENDING  # ... and left the delivery to the worker
 

@@ -118,4 +118,4 @@ def test_the_page_works_on_a_phone_and_wraps_long_words():
     css = Path(finders.find("chat/chat.css")).read_text()
     assert "overflow-wrap: anywhere" in css
     assert "@media (max-width: 40rem)" in css and "prefers-color-scheme: dark" in css
-    assert "position: sticky" in css
+    assert "column-reverse" in css and "overflow-y: auto" in css  # only the log scrolls, opened at the newest

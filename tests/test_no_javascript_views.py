@@ -63,7 +63,13 @@ def test_the_page_needs_a_log_in_and_only_reads(client, browser):
     response = client.get(PAGE)
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/ui/credits/"
-    assert browser.post(PAGE).status_code == 405
+    # A POST is the auto top-up's own form (round 2): without the permission it changes nothing.
+    from credits.models import AutoTopup
+
+    refused = browser.post(PAGE, {"enabled": "on", "threshold": "5", "amount": "25", "monthly_cap": "100"})
+    assert refused.status_code == 302
+    assert not AutoTopup.objects.filter(enabled=True).exists()
+    assert browser.put(PAGE).status_code == 405
 
 
 def test_with_the_landing_down_the_page_says_so_and_still_offers_the_amounts(browser, settings):
@@ -95,7 +101,7 @@ def test_the_page_reads_the_balance_once_and_shows_it(browser, sandbox, settings
     html = browser.get(PAGE).content.decode()
     balance = re.search(r'<p class="credits-page-balance[^"]*">(.*?)</p>', html)
     assert balance is not None and '<span class="credits-amount">$10.00</span>' in balance.group(1)
-    assert "Credits $12.50, spent $2.50" in html
+    assert "$12.50 bought in total, $2.50 used" in html
     assert UNREADABLE not in html
     assert settings.TEST_TOKEN not in html
     # the next page view, and the header, take it from the cache: no second landing call
@@ -124,7 +130,9 @@ def test_the_page_lists_only_the_users_own_recent_top_ups(browser, user, other_u
     html = browser.get(PAGE).content.decode()
     recent = html[html.rindex("Your recent top-ups") :]  # the page's list, after the header menu's
     assert recent.count('<li class="credits-item') == 3
-    assert "Succeeded" in recent and "Declined by the billing service (Your card was declined (sandbox).)" in recent
+    assert (
+        "Succeeded" in recent and 'title="Your card was declined (sandbox).">Declined by the billing service<' in recent
+    )
     assert "Checking…" in recent and "reload the page to see its outcome" in recent
     assert "$77" not in recent  # bob's
     settings.CREDITS = {**settings.CREDITS, "RECENT_TOPUPS": 0}
@@ -184,7 +192,7 @@ def test_the_header_shows_a_cached_balance_at_once(browser):
         header = header_of(browser.get("/ui/").content.decode())
     assert '<span class="credits-amount" data-credits-amount>$4.50</span>' in header
     assert "credits-balance--cached credits-balance--low" in header and "Low balance" in header
-    assert 'title="Credits $1,234.50, spent $1,230.00"' in header
+    assert 'title="$1,234.50 bought in total, $1,230.00 used"' in header
 
 
 def test_a_cache_that_fails_is_no_balance_not_an_error_page(browser, monkeypatch):

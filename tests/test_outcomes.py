@@ -142,7 +142,7 @@ def test_a_slow_landing_is_an_unknown_outcome(sandbox, api, settings):
     assert response.status_code == 504
     body = response.json()
     assert body["code"] == "upstream_timeout"
-    assert "Check your balance" in body["error"]
+    assert "Pressing the same amount again is safe" in body["error"]  # the one, true, instruction
     assert TopupAttempt.objects.get().status == Status.UNKNOWN
 
 

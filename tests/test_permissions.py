@@ -210,7 +210,7 @@ def test_a_user_who_may_not_sees_the_balance_and_who_to_ask_and_no_amounts(requi
     assert html.count("data-credits-amount") == 3
     assert html.count('role="status"') == 3
     assert html.count('role="alert"') == 3
-    assert "Add credits and ask again" not in html
+    assert "Add credits, then press Continue" not in html
     assert html.count("The team's credits have run out.") == 2
     ids = re.findall(r'\sid="([^"]+)"', html)
     for target in re.findall(r'(?:aria-controls|aria-labelledby|aria-describedby|for)="([^"]+)"', html):
@@ -223,7 +223,7 @@ def test_a_user_who_may_sees_the_amounts(required, user):
         assert html.count(f">{label}</button>") == 3
     assert html.count(">Custom amount</label>") == 3
     assert "credits-ask" not in html
-    assert "Add credits and ask again" in html
+    assert "Add credits, then press Continue" in html
 
 
 def test_unset_rendering_asks_no_permission(user, django_assert_num_queries):

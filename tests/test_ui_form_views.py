@@ -94,11 +94,15 @@ def test_a_decline_shows_the_landings_sentence_and_its_link(browser, sandbox):
     sandbox.state.configure(mode="no_card")
     response = browser.post(FORM, {"amount": "10", "next": "/ui/"})
     [message] = messages_of(response)
-    assert message.startswith('No card is saved for this team. <a href="' + sandbox.url + '/billing">')
+    assert message.startswith(
+        'No card is saved for this team. <a href="' + sandbox.url + '/billing" target="_blank" rel="noopener">'
+    )
     sandbox.state.configure(mode="decline")
     response = browser.post(FORM, {"amount": "10", "next": "/ui/"})
     [message] = messages_of(response)
-    assert message.startswith('Your card was declined (sandbox). <a href="' + sandbox.url + '/billing">')
+    assert message.startswith(
+        'Your card was declined (sandbox). <a href="' + sandbox.url + '/billing" target="_blank" rel="noopener">'
+    )
 
 
 def test_recent_topups_lists_the_users_own_newest_first(browser, user, other_user, sandbox, settings):

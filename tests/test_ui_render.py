@@ -29,12 +29,12 @@ def refuse(request: httpx.Request) -> httpx.Response:
     raise AssertionError(f"rendering called the landing: {request.url}")
 
 
-def test_rendering_makes_two_queries_and_no_landing_call(django_assert_num_queries, user):
-    """Two queries for the whole page, however many widgets: the user's top-up still in flight,
-    and the last day's balance samples for the header's forecast."""
+def test_rendering_makes_three_queries_and_no_landing_call(django_assert_num_queries, user):
+    """Three queries for the whole page, however many widgets: the user's top-up still in flight,
+    and for the header's forecast the last day's hourly balance samples and the newest."""
     request = RequestFactory().get("/")
     request.user = user
-    with override_transport(httpx.MockTransport(refuse)), django_assert_num_queries(2):
+    with override_transport(httpx.MockTransport(refuse)), django_assert_num_queries(3):
         html = render(request=request)
     assert html.count('data-credits="inline"') == 2
     assert html.count('data-credits="header"') == 1

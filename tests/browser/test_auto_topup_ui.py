@@ -34,6 +34,9 @@ def test_a_manager_turns_it_on_and_the_header_refills_without_a_click(new_page, 
         page.goto(live_server.url + CHAT)
         expect(header_balance(page)).to_have_text("$10.00")
         menu = open_menu(page)
+        disclosure = menu.get_by_role("button", name="Auto top-up: off")  # its state in one line
+        expect(disclosure).to_have_attribute("aria-expanded", "false")
+        disclosure.click()
         expect(menu.get_by_text("Off: credits are only added by hand.")).to_be_visible()
         menu.get_by_label("Top up automatically").check()
         menu.get_by_label("When the balance falls below (dollars)").fill("5")
@@ -52,7 +55,11 @@ def test_a_manager_turns_it_on_and_the_header_refills_without_a_click(new_page, 
         attempt = TopupAttempt.objects.get()
         assert (attempt.source, attempt.user_id, attempt.status) == (Source.AUTO, user.pk, Status.SUCCEEDED)
         menu = open_menu(page)
-        expect(menu.get_by_text("Spent this month: $25 of $100.").first).to_be_visible()
+        expect(menu.get_by_role("button", name="Auto top-up: on, $25 when below $5")).to_have_attribute(
+            "aria-expanded", "true"
+        )  # still open from before
+        expect(menu.get_by_text("Spent this month: $25 of $100.")).to_have_count(1)  # said once
+        expect(menu.get_by_text("Spent this month: $25 of $100.")).to_be_visible()
     finally:
         worker.stop()
 
@@ -64,6 +71,7 @@ def test_without_the_permission_it_is_read_only(new_page, live_server, fresh, ot
     page = new_page()
     page.goto(live_server.url + CHAT)
     menu = open_menu(page)
+    menu.get_by_role("button", name="Auto top-up: on, $25 when below $5").click()
     expect(menu.get_by_text("On: when the balance falls below $5, $25 is added, at most $100 a month.")).to_be_visible()
     expect(menu.get_by_label("Top up automatically")).to_be_hidden()
     expect(menu.get_by_role("button", name="Save")).to_be_hidden()

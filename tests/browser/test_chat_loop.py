@@ -61,8 +61,13 @@ def test_chat_until_no_credits_top_up_inline_and_carry_on(new_page, live_server,
     expect(continue_button).to_be_visible()
     expect(header_balance(page)).to_have_text("$25.00")
     assert [c["amountCents"] for c in demo.state.snapshot()["charges"]] == [2500]
-    height = page.evaluate("document.documentElement.scrollHeight")
-    page.set_viewport_size({"width": 1100, "height": height})  # the whole page, sticky parts in place
+    # The page keeps its frame and only the messages scroll: a window taller by what they hide holds them all
+    # (once the warning above the message box, up while the credits were out, has gone).
+    expect(page.locator("[data-credits-warning]")).to_be_hidden()
+    height = page.evaluate(
+        "(log => innerHeight + log.scrollHeight - log.clientHeight)(document.querySelector('[data-chat-log]'))"
+    )
+    page.set_viewport_size({"width": 1100, "height": height})
     page.screenshot(path=str(screenshots / "chat-loop.png"))
     page.set_viewport_size({"width": 1100, "height": 760})
 

@@ -162,8 +162,7 @@ NOT_CONFIGURED = (
 )
 HAD_A_PROBLEM = "The billing service had a problem and did not add the credits. Please try again in a moment."
 NO_USABLE_ANSWER = (
-    "The billing service gave no usable answer, so we do not know yet whether the credits were added. "
-    "Check your balance before trying again. " + RETRY_SAFE
+    "The billing service gave no usable answer, so we do not know yet whether the credits were added. " + RETRY_SAFE
 )
 BILLING, RETRY, NONE = "billing", "retry", None
 
@@ -188,7 +187,7 @@ FAILURES = [
     (
         "slow",
         "The billing service did not answer in time, so we do not know yet whether the credits were added. "
-        "Check your balance before trying again. " + RETRY_SAFE,
+        + RETRY_SAFE,
         RETRY,
     ),
     ("no_token", NOT_CONFIGURED, NONE),

@@ -223,11 +223,6 @@ def test_a_top_up_too_small_to_end_it_leaves_the_warning_up(new_page, live_serve
     expect(running_low(page)).to_have_accessible_name("Credits are running low: $6.00 left.")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the warning sits in the page's flow under the log, and the chat's message box sticks to the "
-    "bottom of the window over it: when it appears after an answer it is behind the box until one scrolls",
-)
 def test_the_warning_is_seen_without_scrolling_when_it_appears(new_page, live_server, demo):
     page = new_page(width=1280, height=800)
     page.add_init_script(NO_TIMER)

@@ -4,6 +4,7 @@
   var root = document.querySelector("[data-chat]");
   if (!root) return;
   var list = root.querySelector("[data-chat-messages]");
+  var log = root.querySelector("[data-chat-log]"); // the one scrolling element of the page (chat.css)
   var composer = root.querySelector("[data-chat-composer]");
   var textarea = composer.querySelector("textarea");
   var sendButton = composer.querySelector("button[type=submit]");
@@ -11,6 +12,15 @@
   var title = root.querySelector("[data-chat-title]");
   var text = root.dataset; // the page's translated sentences: textThinking, textEmpty, textNetwork
   var busy = false;
+
+  // Scrolls the log, and nothing else, so that node is in view: its end, or its start when it is
+  // taller than the log or above it. (scrollIntoView would scroll the page around the log too.)
+  function reveal(node) {
+    var box = node.getBoundingClientRect(), view = log.getBoundingClientRect(), room = 8;
+    var top = view.top + room, bottom = view.bottom - room;
+    if (box.top < top || box.height > bottom - top) log.scrollTop += box.top - top;
+    else if (box.bottom > bottom) log.scrollTop += box.bottom - bottom;
+  }
 
   // "Continue" on a message that ran out of credits waits for a top-up.
   function holdContinue(scope) {
@@ -48,7 +58,7 @@
     });
     var empty = root.querySelector("[data-chat-empty]");
     if (empty) empty.remove();
-    if (last) last.scrollIntoView({block: "nearest"});
+    if (last) reveal(list.lastElementChild);
     return added;
   }
 
@@ -71,7 +81,7 @@
   function focusAfter(message) {
     if (!message) { textarea.focus(); return; }
     message.tabIndex = -1;
-    message.focus();
+    message.focus({preventScroll: true}); // place() has put it in view
   }
 
   function post(url, body) {
@@ -98,6 +108,7 @@
     sendButton.disabled = true;
     errorBox.textContent = "";
     var pending = [bubble("user", words), bubble("assistant", text.textThinking)];
+    reveal(pending[1]);
     post(composer.action, body).then(function (result) {
       if (!result.ok) { failed(result); return; }
       textarea.value = "";
@@ -126,6 +137,7 @@
     if (button.disabled) return;
     button.disabled = true;
     var pending = bubble("assistant", text.textThinking);
+    reveal(pending);
     post(form.action, new FormData(form)).then(function (result) {
       pending.remove();
       var added = result.data.messages ? update(result.data) : null;
@@ -139,11 +151,19 @@
     });
   });
 
-  // The inline widget (or the header menu) added credits: the stopped task can go on.
+  // The inline widget (or the header menu) added credits: the stopped task can go on. After a
+  // top-up in a message's own widget, its Continue comes into view and, unless the user has gone
+  // on elsewhere meanwhile (an outcome that settled later), takes the focus from the amount.
   document.addEventListener("credits:topped-up", function (event) {
     var target = event.target;
     var stopped = target && target.closest ? target.closest("[data-chat-stopped]") : null;
     revealContinue(stopped || list);
+    var form = stopped && stopped.querySelector("[data-chat-continue]:not([hidden])");
+    var button = form && form.querySelector("button");
+    if (!button || button.disabled) return;
+    reveal(form);
+    var active = document.activeElement;
+    if (!active || active === document.body || stopped.contains(active)) button.focus({preventScroll: true});
   });
 
   // An automatic top-up is on its way: ask for the balance every few seconds (for at most
@@ -173,5 +193,6 @@
 
   holdContinue(list);
   watchAutoTopup();
-  if (!location.hash && list.lastElementChild) list.lastElementChild.scrollIntoView({block: "nearest"});
+  // The log starts at its end by itself (chat.css); this is for a browser that would not.
+  if (!location.hash) log.scrollTop = log.scrollHeight;
 })();

@@ -56,12 +56,19 @@
   function openPanels() { return all(document, "[data-credits=header] .credits-panel:not([hidden])"); }
 
   /* --- the balance: one fetch for every display on the page ---------------------------- */
-  function place() { // keep open panels on a narrow screen, whatever the header around them does
+  // Keep open panels inside the window, whatever the header around them does: centred on a
+  // narrow screen (a phone), else under the button but never past an edge; never taller than
+  // the room below its top (the panel scrolls inside).
+  function place() {
     openPanels().forEach(function (panel) {
       panel.style.right = "";
-      var box = panel.getBoundingClientRect(), room = document.documentElement.clientWidth - 8;
-      if (box.left < 8) panel.style.right = (box.left - 8) + "px";
+      panel.style.maxHeight = "";
+      var box = panel.getBoundingClientRect(), width = document.documentElement.clientWidth, room = width - 8;
+      if (width < box.width * 1.5) panel.style.right = (box.left - (width - box.width) / 2) + "px";
+      else if (box.left < 8) panel.style.right = (box.left - 8) + "px";
       else if (box.right > room) panel.style.right = (box.right - room) + "px";
+      var below = window.innerHeight - Math.max(box.top, 0) - 8;
+      if (below > 0 && box.height > below) panel.style.maxHeight = Math.max(below, 160) + "px";
     });
   }
   // keepWarning: the body is a top-up's answer, which says nothing about the warning.
@@ -81,7 +88,9 @@
     });
     place();
     if (body && typeof body.remaining === "number") {
-      if (!keepWarning) showWarning(body.warning || "");
+      // Out of credits with a stopped task's "Credits exhausted" widget on the page: that one says it.
+      var stopped = body.remaining <= 0 && !!document.querySelector("[data-credits=inline]");
+      if (!keepWarning) showWarning(stopped ? "" : body.warning || "");
       document.dispatchEvent(new CustomEvent("credits:balance", {detail: body}));
     }
   }
@@ -142,9 +151,14 @@
         var amount = document.createElement("strong"), time = document.createElement("time");
         amount.textContent = t.amount;
         time.dateTime = t.createdAt;
-        time.textContent = new Date(t.createdAt).toLocaleString(undefined, {dateStyle: "medium", timeStyle: "short"});
+        // The server writes the time as the page without JavaScript does: one format for both.
+        time.textContent = t.createdText ||
+          new Date(t.createdAt).toLocaleString(undefined, {dateStyle: "medium", timeStyle: "short"});
         li.append(amount, " ", time, " ");
-        item(li, "credits-outcome", t.statusText + (t.detail ? " (" + t.detail + ")" : ""), "span");
+        if (t.source === "auto") { item(li, "credits-tag", text.auto, "span"); li.append(" "); }
+        // The label alone keeps the line short; the billing service's sentence is its tooltip.
+        var outcome = item(li, "credits-outcome", t.statusText, "span");
+        if (t.detail && t.detail !== t.statusText) outcome.title = t.detail;
       });
     });
     place();
@@ -295,6 +309,8 @@
     if (url && kind === "alert") {
       var a = document.createElement("a");
       a.href = url;
+      a.target = "_blank"; // the billing page in a tab of its own: the chat stays as it is
+      a.rel = "noopener";
       a.textContent = texts(root).billing;
       alert.append(" ", a);
     }
@@ -362,16 +378,18 @@
     }, function () { return {status: 0, body: null}; }).then(function (a) {
       var body = a.body || {};
       if (!same && !(a.status === 409 && body.code === "earlier_in_progress") && !outcomeUnknown(a)) forgetSent(root, key);
+      // Another widget of this page (one watching the same attempt) may have announced it already.
+      var announced = !!body.attempt && has(told, body.attempt);
       if (outcomeOf(a) === "succeeded") {
         clearUnknown(root);
         if (body.attempt) told[body.attempt] = true;
-        added(root, cents, body.balance, body.attempt);
+        added(root, cents, body.balance, body.attempt, null, announced);
       } else if (a.status === 409 && body.code === "earlier_topup_succeeded") {
         // Good news: an earlier top-up went through, and nothing more was charged.
         clearUnknown(root);
         if (body.attempt) told[body.attempt] = true;
         var earlier = typeof body.amountCents === "number" ? body.amountCents : cents;
-        added(root, earlier, null, body.attempt, body.error);
+        added(root, earlier, null, body.attempt, body.error, announced);
       } else if (a.status === 409 && body.code === "earlier_in_progress") {
         // Nothing was sent: another top-up of this user's is on its way. Watch it, say how it ends.
         keepUnknown(root, {cents: body.amountCents, key: null, attempt: body.attempt || null});
@@ -379,7 +397,9 @@
       } else if (outcomeUnknown(a)) {
         keepUnknown(root, {cents: cents, key: key, attempt: body.attempt || (same ? unknown.attempt : null)});
         var message = body.error || (a.status === 0 ? text.network : text.badAnswer);
-        say(root, "alert", message + " " + text.retrySafe);
+        // One instruction, the true one: the same key is reused, so the same amount again is safe.
+        if (message.indexOf(text.retrySafe) < 0) message += " " + text.retrySafe;
+        say(root, "alert", message);
         loadBalance();
       } else {
         if (same) clearUnknown(root); // else an earlier unknown outcome is still watched
@@ -406,15 +426,18 @@
     if (notice) { notice.textContent = reasonText; notice.hidden = !reasonText; }
     if (!section) return;
     var summary = $(section, "[data-credits-auto-summary]"), form = $(section, "[data-credits-auto-form]");
-    var reason = $(section, "[data-credits-auto-reason]");
-    if (!state) { summary.textContent = autoText(section, "error"); form.hidden = true; return; }
+    var reason = $(section, "[data-credits-auto-reason]"), line = $(section, "[data-credits-auto-line]");
+    var text = texts(root);
+    if (!state) { summary.textContent = autoText(section, "error"); form.hidden = true; place(); return; }
     var values = {threshold: dollars(state.thresholdCents), amount: dollars(state.amountCents),
                   cap: dollars(state.monthlyCapCents), spent: dollars(state.spentThisMonthCents)};
     reason.textContent = reasonText;
     reason.hidden = !reasonText;
-    var spent = autoText(section, "spent", values);
-    summary.textContent = state.enabled ? autoText(section, "on", values) + " " + spent
-                                        : autoText(section, "off") + (state.canManage ? "" : " " + autoText(section, "ask"));
+    line.textContent = state.enabled ? fill(text.autoOn, values) : text.autoOff;
+    // "Spent this month" is said once, here, when there is something to say.
+    var spent = state.enabled || state.spentThisMonthCents > 0 ? " " + autoText(section, "spent", values) : "";
+    summary.textContent = state.enabled ? autoText(section, "on", values) + spent
+                                        : autoText(section, "off") + spent + (state.canManage ? "" : " " + autoText(section, "ask"));
     form.hidden = !state.canManage;
     if (state.canManage && !section.creditsAutoEditing) {
       $(form, "[data-auto-field=enabled]").checked = state.enabled;
@@ -422,7 +445,6 @@
         $(form, "[data-auto-field=" + name + "]").value = String(Math.floor(state[name] / 100));
       });
     }
-    $(form, "[data-credits-auto-spent]").textContent = spent;
     place();
   }
   function loadAuto(root) {
@@ -436,6 +458,15 @@
     if (!root.dataset.autoTopupUrl) return;
     loadAuto(root); // one small request per page: the notice when it was turned off
     if (!section) return;
+    var toggle = $(section, "[data-credits-auto-toggle]"), body = $(section, "[data-credits-auto-body]");
+    toggle.addEventListener("click", function () {
+      var open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      body.hidden = !open;
+      if (open) loadAuto(root);
+      place();
+      if (open && body.scrollIntoView) body.scrollIntoView({block: "nearest"}); // the panel may scroll
+    });
     var form = $(section, "[data-credits-auto-form]");
     var status = $(section, "[data-credits-auto-status]"), alert = $(section, "[data-credits-auto-error]");
     form.addEventListener("input", function () { section.creditsAutoEditing = true; });
@@ -489,8 +520,10 @@
         var button = event.submitter || form.creditsClicked, input = $(form, "input[type=number]");
         if (!input) return topup(root, Number(button.dataset.amountCents), button);
         var value = input.value.trim(), dollarsWanted = Number(value);
-        var problem = !/^\d+$/.test(value) ? text.invalid
-          : dollarsWanted < Number(input.min) || dollarsWanted > Number(input.max) ? text.range : "";
+        // A negative or out-of-range amount says the range; anything else not whole, whole dollars.
+        var problem = value !== "" && !isNaN(dollarsWanted) &&
+            (dollarsWanted < Number(input.min) || dollarsWanted > Number(input.max)) ? text.range
+          : !/^\d+$/.test(value) ? text.invalid : "";
         input.setAttribute("aria-invalid", String(!!problem));
         if (problem) { say(root, "alert", problem); input.focus(); return; }
         var cents = dollarsWanted * 100, confirmAbove = Number(root.dataset.confirmAbove || 0);
