@@ -127,15 +127,30 @@ def test_it_ends_at_the_sandbox_landings_balance(sandbox: Any, in_sandbox: None)
     assert "ending at the sandbox landing's balance ($50.00 remaining)" in out
 
 
-def test_a_landing_that_spent_less_joins_by_the_remaining(sandbox: Any, in_sandbox: None) -> None:
+def test_a_sandbox_that_spent_less_is_moved_on_so_the_history_joins(sandbox: Any, in_sandbox: None) -> None:
     out = run("--days", "2")  # the sandbox: $10 of credits, nothing spent yet
     *history_rows, reading = ordered()
-    assert history_rows[-1].remaining == reading.remaining == 10.0
-    assert reading.spend == 0.0 < history_rows[-1].spend
-    assert_consistent(history_rows)
-    assert "shows as a landing reset" in out
+    assert reading.spend == history_rows[-1].spend > 0  # its spend moved on to the history's
+    assert reading.remaining == history_rows[-1].remaining == 10.0  # its remaining kept
+    assert sandbox.state.read_balance()["remaining"] == 10.0
+    assert_consistent([*history_rows, reading])  # no reset where the history joins the readings
+    assert "ending at the sandbox landing's balance ($10.00 remaining)" in out
     now = timezone.now()
     assert forecast(as_samples(history(now - timedelta(days=30))), now).state == "forecast"
+
+
+def test_a_sandbox_that_cannot_be_moved_on_is_said_to_leave_a_gap(in_sandbox: None, settings: Any) -> None:
+    import respx
+
+    settings.CREDITS = {**settings.CREDITS, "LANDING_URL": "http://sandbox.test"}
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get("http://sandbox.test/sandbox/state").respond(json={"credits": 10.0, "spend": 0.0, "remaining": 10.0})
+        mock.post("http://sandbox.test/sandbox/configure").respond(500)
+        mock.get("http://sandbox.test/api/reef/credits").respond(
+            json={"credits": 10.0, "spend": 0.0, "remaining": 10.0}
+        )
+        out = run("--days", "1")
+    assert "could not be moved on (HTTPStatusError" in out and "shows as a landing reset (one gap)" in out
 
 
 def test_a_longer_history_is_written_as_the_retention_keeps_it(in_sandbox: None) -> None:

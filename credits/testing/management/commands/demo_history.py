@@ -10,11 +10,12 @@ throughout. Samples older than the 14 days retention keeps in full are written t
 first of each hour, as :func:`credits.samples.prune` would have left them; the first sample of
 every hour is marked ``hourly``, as :func:`credits.samples.record_sample` marks it.
 
-The history ends where today's readings start: at the sandbox landing's current balance, read
-with :func:`credits.balance.read_balance` (which records that reading as today's first sample).
-When the landing's cumulative spend is smaller than the history's spend, only the remaining
-joins (the next reading then looks like a landing reset: one gap in the chart). When the landing
-does not answer, the history ends at a made-up balance, and the command says so.
+The history ends where today's readings start: at the sandbox landing's current balance, asked
+of its control endpoint (``GET /sandbox/state``). A fresh sandbox has spent less than the
+history says was spent, so its cumulative spend is moved on to the history's (``POST
+/sandbox/configure``, its remaining kept) and the two join exactly; then the balance is read
+(:func:`credits.balance.read_balance`), today's first sample. When the landing does not
+answer, the history ends at a made-up balance, and the command says so.
 
 Sandbox only (``CREDITS["SANDBOX"]``): the samples are made up. It never adds to samples already
 in its range: it refuses, naming them, unless ``--replace`` deletes them first. ``--seed`` makes
@@ -23,12 +24,14 @@ the figures the same on every run (the times follow the clock).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import router, transaction
 from django.utils import timezone
@@ -57,6 +60,7 @@ class End:
     credits: int
     spend: int
     reason: str = ""
+    kept_behind: str = ""  # why the sandbox's spend could not be moved on to the history's
 
     @property
     def remaining(self) -> int:
@@ -195,20 +199,47 @@ def plan_history(until: datetime, end: End, days: int, every: timedelta, seed: i
 
 
 def landing_end(wait: float = 0.0) -> End:
-    """Where the history ends: the sandbox landing's balance now (``remaining`` as it says, the
-    credits ``spend + remaining``), or, when it does not answer within ``wait`` seconds (a
-    landing starting beside this command), a made-up one. Reading it records today's first sample."""
+    """Where the history ends: the sandbox landing's balance now, from its control endpoint
+    (``GET /sandbox/state``: no balance reading is recorded yet), or, when it does not answer
+    within ``wait`` seconds (a landing starting beside this command), a made-up one."""
     deadline = time.monotonic() + wait
     while True:
         try:
-            balance = read_balance()
-            break
-        except (LandingNotConfigured, LandingBusy, BalanceUnavailable) as exc:
+            state = _sandbox("GET", "state")
+            spend = round(float(state["spend"]) * 100)
+            return End(credits=spend + round(float(state["remaining"]) * 100), spend=spend)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             if time.monotonic() >= deadline:
-                return End(credits=MADE_UP_REMAINING_CENTS, spend=0, reason=str(exc) or type(exc).__name__)
+                return End(credits=MADE_UP_REMAINING_CENTS, spend=0, reason=_why(exc))
             time.sleep(0.2)
-    spend = round(balance["spend"] * 100)
-    return End(credits=spend + round(balance["remaining"] * 100), spend=spend)
+
+
+def catch_up(end: End, spent_cents: int) -> End:
+    """Move the sandbox's cumulative spend on to the history's when it is behind (a fresh
+    sandbox has spent nothing), its remaining kept, so the history joins its readings exactly;
+    ``end`` as it was when the sandbox refuses."""
+    if not end.from_landing or end.spend >= spent_cents:
+        return end
+    moved = End(credits=spent_cents + end.remaining, spend=spent_cents)
+    try:
+        _sandbox("POST", "configure", {"spend": moved.spend / 100, "credits": moved.credits / 100})
+    except (httpx.HTTPError, ValueError) as exc:
+        return End(credits=end.credits, spend=end.spend, reason="", kept_behind=_why(exc))
+    return moved
+
+
+def _sandbox(method: str, control: str, body: dict[str, float] | None = None) -> dict[str, Any]:
+    url = f"{get_settings().landing_url}/sandbox/{control}"
+    answer = httpx.request(method, url, json=body, timeout=3.0)
+    answer.raise_for_status()
+    found = answer.json()
+    if not isinstance(found, dict):
+        raise ValueError("the sandbox answered no object")
+    return found
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def write(rows: list[BalanceSample], start: datetime, until: datetime, *, replace: bool) -> int:
@@ -278,7 +309,11 @@ class Command(BaseCommand):
             raise CommandError(refusal(found, start, until))  # before the landing is asked
         end = landing_end(options["wait"])
         plan = plan_history(until, end, days, timedelta(minutes=every), options["seed"])
+        end = catch_up(end, plan.spent_cents)  # the same rows: they end at the same remaining
         deleted = write(plan.rows, start, until, replace=options["replace"])
+        if end.from_landing:
+            with contextlib.suppress(LandingNotConfigured, LandingBusy, BalanceUnavailable):
+                read_balance()  # today's first reading, recorded where the history ends
         self.stdout.write(summary(plan, end, days, every, deleted))
 
 
@@ -294,10 +329,11 @@ def summary(plan: Plan, end: End, days: int, every: int, deleted: int) -> str:
     remaining = f"${end.remaining / 100:,.2f} remaining"
     if not end.from_landing:
         ending = f"a made-up {remaining} (the landing did not answer: {end.reason})"
-    elif end.spend < plan.spent_cents:
+    elif end.kept_behind:
         ending = (
             f"the sandbox landing's {remaining}; its spend so far (${end.spend / 100:,.2f}) is less than the "
-            "history's, so only the remaining joins and the next reading shows as a landing reset (one gap)"
+            f"history's and could not be moved on ({end.kept_behind}), so the next reading shows as a landing "
+            "reset (one gap)"
         )
     else:
         ending = f"the sandbox landing's balance ({remaining})"
