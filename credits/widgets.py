@@ -155,6 +155,8 @@ def widget_context(context: template.Context | Mapping[str, Any], source: str) -
     allowed = _may_top_up(conf, request)
     pending = in_flight(request)
     outlook = request_forecast(request) if source == "header" else None
+    if source == "inline" and request is not None:
+        request._credits_exhausted_shown = True  # the warning, rendered after it, need not say it again
     return {
         "uid": uid,
         "source": source,

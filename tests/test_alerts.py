@@ -407,3 +407,26 @@ def test_one_notice_per_crossing_with_four_server_processes_reading_at_once(sand
 def test_alert_emails_may_be_a_comma_separated_string_as_the_environment_says_it(settings):
     settings.CREDITS = {**settings.CREDITS, "ALERT_EMAILS": " ops@example.com, ,Ada@Example.com "}
     assert alerts.recipients() == ["ops@example.com", "Ada@Example.com"]
+
+
+def test_at_zero_a_page_with_a_stopped_tasks_widget_leaves_the_warning_to_it(user):
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    from credits.balance import remember_balance
+
+    alerts.observe(reading(0.0), timezone.now())
+    remember_balance(reading(0.0))
+
+    def page(body: str) -> str:
+        request = RequestFactory().get("/ui/")
+        request.user = user
+        return Template("{% load credits %}" + body + "{% credits_warning %}").render(Context({"request": request}))
+
+    def warning_tag(html: str) -> str:  # the warning's opening tag
+        return html[html.index('data-credits="warning"') :].split(">", 1)[0]
+
+    alone = page("")  # no stopped task on the page: the warning says it
+    assert "The team&#x27;s credits have run out." in alone and not warning_tag(alone).endswith(" hidden")
+    beside = page("{% credits_inline_widget %}")  # the stopped task's widget says it
+    assert warning_tag(beside).endswith(" hidden")

@@ -37,7 +37,7 @@ from django import template
 
 from ..alerts import current_warning
 from ..conf import get_settings
-from ..widgets import credits_page_url, heading_tag, widget_context
+from ..widgets import credits_page_url, heading_tag, request_balance, widget_context
 from ._assets import assets_context
 
 register = template.Library()
@@ -75,10 +75,15 @@ def credits_inline_widget(context: template.Context, heading_level: Any = None) 
 @register.inclusion_tag("credits/_warning.html", takes_context=True)
 def credits_warning(context: template.Context) -> dict[str, Any]:
     """The "Credits are running low" warning with the top-up controls, for above a chat's message
-    box: shown while the site is running low (:mod:`credits.alerts`, one query), hidden otherwise;
+    box: shown while the site is running low (:mod:`credits.alerts`, one query), hidden otherwise,
+    and hidden at $0 on a page whose "Credits exhausted" widget (rendered before it) says so;
     ``credits.js`` shows and hides it as the balance it refreshes says."""
     values = widget_context(context, "warning")
-    values["warning"] = current_warning()
+    balance = request_balance(context.get("request"))
+    out = balance is not None and balance["remaining"] <= 0
+    # Out of credits, with a stopped task's "Credits exhausted" widget above: that one says it.
+    exhausted = out and getattr(context.get("request"), "_credits_exhausted_shown", False)
+    values["warning"] = "" if exhausted else current_warning()
     values.update(assets_context(context))
     return values
 
