@@ -37,7 +37,7 @@ import httpx
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import router, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -154,18 +154,19 @@ def _cross(reading: Reading, asked: datetime, fresh: Q) -> None:
             )
 
 
+def _warning_text() -> QuerySet[AlertState, str]:
+    """The warning's text while the site is running low: a query by primary key."""
+    return AlertState.objects.filter(pk=AlertState.SINGLETON_PK, low=True).values_list("text", flat=True)
+
+
 def current_warning() -> str:
     """The chat's warning while the site is running low, else "" (one query by primary key)."""
-    state = AlertState.objects.filter(pk=AlertState.SINGLETON_PK, low=True).values_list("text", flat=True).first()
-    return state or ""
+    return _warning_text().first() or ""
 
 
 async def acurrent_warning() -> str:
     """:func:`current_warning` for async views."""
-    found = (
-        await AlertState.objects.filter(pk=AlertState.SINGLETON_PK, low=True).values_list("text", flat=True).afirst()
-    )
-    return found or ""
+    return await _warning_text().afirst() or ""
 
 
 # --- Notices -----------------------------------------------------------------------------------
