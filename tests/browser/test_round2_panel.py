@@ -74,6 +74,8 @@ def test_the_open_panel_fits_the_window_with_the_auto_top_up_closed_and_open(
     page.goto(live_server.url + CHAT)
     menu = open_menu(page)
     expect(menu.locator(".credits-item")).to_have_count(5)
+    # The balance's line comes with its own answer and makes the panel taller: measure after it.
+    expect(menu.locator("[data-credits-detail]")).to_contain_text("bought in total")
     disclosure = menu.get_by_role("button", name="Auto top-up: off")  # its state, in one line
     expect(disclosure).to_have_attribute("aria-expanded", "false")
     expect(menu.get_by_label("Top up automatically")).to_be_hidden()
