@@ -37,6 +37,33 @@ def test_header_menu_tops_up_10_and_shows_the_new_balance(new_page, live_server,
     )
 
 
+# Every answer of the balance is held a second before the page sees it, so the next refresh
+# is asked for while one is still on its way; ``__balanceAsks`` counts the questions.
+SLOW_BALANCE = """() => {
+  window.__balanceAsks = 0;
+  const realFetch = window.fetch;
+  window.fetch = (url, init) => {
+    if (!String(url).includes("/api/credits")) return realFetch(url, init);
+    window.__balanceAsks += 1;
+    return realFetch(url, init).then((answer) => new Promise((done) => setTimeout(() => done(answer), 1000)));
+  };
+}"""
+
+
+def test_a_refresh_asked_for_while_one_is_on_its_way_is_not_lost(new_page, live_server, sandbox, settings):
+    settings.CREDITS = {**settings.CREDITS, "BALANCE_CACHE_SECONDS": 0}
+    page = new_page()
+    page.goto(live_server.url + CHAT)
+    expect(header_balance(page)).to_have_text("$10.00")
+    page.evaluate(SLOW_BALANCE)
+    page.evaluate("document.dispatchEvent(new CustomEvent('credits:refresh'))")  # reads $10.00, slowly
+    page.wait_for_function("() => window.__balanceAsks === 1")
+    sandbox.state.configure(spend=3)  # the agent spends while that answer is on its way
+    page.evaluate("document.dispatchEvent(new CustomEvent('credits:refresh'))")
+    expect(header_balance(page)).to_have_text("$7.00")
+    assert page.evaluate("window.__balanceAsks") == 2
+
+
 def test_escape_and_a_click_outside_close_the_menu_and_return_focus(new_page, live_server, sandbox):
     page = new_page()
     page.goto(live_server.url + CHAT)

@@ -608,8 +608,11 @@
     if (balanceUrl && !lastBalance) loadBalance();
   }
 
-  window.reefCredits = {scan: scan, refresh: loadBalance, options: options};
-  document.addEventListener("credits:refresh", loadBalance);
+  // Asked for because something changed (an agent's answer, a top-up elsewhere): never lost
+  // to a fetch already under way, which may have been answered before the change.
+  function refresh() { return loadBalance(true); }
+  window.reefCredits = {scan: scan, refresh: refresh, options: options};
+  document.addEventListener("credits:refresh", refresh);
   window.addEventListener("resize", place);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible" && Date.now() - lastBalance >= REFRESH_MS) loadBalance();
