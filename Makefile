@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 SANDBOX_PORT ?= 8765
 PYTEST_ARGS ?=
-# pytest-xdist processes for make test and make test-postgres (0: none, one process).
-WORKERS ?= 2
+# pytest-xdist processes for make test (0: none, one process): three on two cores, since much of
+# the suite waits on a browser, a server or a worker process rather than computing; make
+# test-postgres, whose tests time processes racing for row locks, keeps one per core.
+WORKERS ?= 3
+POSTGRES_WORKERS ?= 2
 
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
@@ -110,7 +113,7 @@ screenshots: install chromium
 # The tests whose correctness depends on the database, on PostgreSQL (needs a server at POSTGRES_URL).
 # The PostgreSQL-outage tests point the site at a closed port whatever the tests run on: once is enough.
 test-postgres: install
-	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest -n $(WORKERS) tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest -n $(POSTGRES_WORKERS) tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
 	  tests/test_settlement.py tests/test_settlement_processes.py tests/test_soak.py \
 	  tests/test_serving.py tests/test_production.py tests/test_degraded.py tests/test_one_in_flight.py \
 	  tests/test_wsgi_views.py tests/test_alerts.py -k "not postgresql_unreachable" $(PYTEST_ARGS)
