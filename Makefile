@@ -116,7 +116,7 @@ test-postgres: install
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest -n $(POSTGRES_WORKERS) tests/test_concurrency.py tests/test_idempotency.py tests/test_limits.py \
 	  tests/test_settlement.py tests/test_settlement_processes.py tests/test_soak.py \
 	  tests/test_serving.py tests/test_production.py tests/test_degraded.py tests/test_one_in_flight.py \
-	  tests/test_wsgi_views.py tests/test_alerts.py -k "not postgresql_unreachable" $(PYTEST_ARGS)
+	  tests/test_wsgi_views.py tests/test_alerts.py tests/test_samples.py tests/test_spend.py -k "not postgresql_unreachable" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
