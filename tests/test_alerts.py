@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -382,14 +384,59 @@ def test_balance_samples_do_not_decide_alone_a_fresh_reading_counts(sandbox, api
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_notice_per_crossing_with_four_server_processes_reading_at_once(sandbox, settings, user, processes):
-    """Every request reads the landing (no cache), in four gunicorn workers: one claims the crossing."""
+@pytest.mark.parametrize("before", ["never low", "low before"])
+def test_two_readers_that_both_saw_no_warning_claim_the_crossing_once(before):
+    """Both read the state (not low) before either claims: the site's first crossing races to
+    INSERT the state's row, a later one to UPDATE it; one notice either way."""
+    if before == "low before":  # a warning that a top-up ended an hour ago
+        AlertState.objects.create(pk=AlertState.SINGLETON_PK, low=False, changed_at=timezone.now() - timedelta(hours=1))
+    both_read = threading.Barrier(2, timeout=10)
+    real_history = alerts.history
+
+    def history_once_both_have_read(since: Any) -> Any:  # the query between the read and the claim
+        both_read.wait()
+        return real_history(since)
+
+    failures: list[BaseException] = []
+
+    asked = timezone.now()  # both asked at once
+
+    def observe() -> None:
+        try:
+            alerts.observe(reading(3.0), asked)
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    with mock.patch.object(alerts, "history", history_once_both_have_read):
+        threads = [threading.Thread(target=observe) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert failures == []
+    assert len(running_low_notices()) == 1
+    assert AlertState.objects.get().low
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_notice_per_crossing_with_four_server_processes_and_two_workers_reading_at_once(
+    sandbox, settings, user, processes, receiver
+):
+    """Every request reads the landing (no cache), in four gunicorn workers, while two db_workers
+    sample it every 0.6 s: one of them claims the crossing, and its notice is posted once."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from credits.samples import start_sampling
     from tests.processes import logged_in_client
 
-    settings.CREDITS = {**settings.CREDITS, "BALANCE_CACHE_SECONDS": 0}
+    hook = receiver()
+    webhook_settings(settings, hook.url, BALANCE_CACHE_SECONDS=0, SAMPLE_MINUTES=0.01)
     sandbox.state.configure(credits=3)
+    start_sampling()
+    for _ in range(2):
+        processes.worker()
     _, url = processes.site(workers=4)
     clients = [logged_in_client(url, user) for _ in range(8)]
 
@@ -401,7 +448,11 @@ def test_one_notice_per_crossing_with_four_server_processes_reading_at_once(sand
     for client in clients:
         client.close()
     assert len(answers) == 32 and "Credits are running low: $3.00 left." in answers
+    wait_for(lambda: hook.received, 30, "the notice was not posted")
+    sampled = DBTaskResult.objects.filter(task_path="credits.samples.sample_balance", finished_at__isnull=False)
+    wait_for(lambda: sampled.count() >= 4, 30, "the workers did not sample")  # read the landing, after too
     assert len(running_low_notices()) == 1
+    assert [json.loads(body)["kind"] for _, body in hook.received] == ["running_low"]
 
 
 def test_alert_emails_may_be_a_comma_separated_string_as_the_environment_says_it(settings):
