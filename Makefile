@@ -41,9 +41,10 @@ run: install
 	mkdir -p .run; \
 	$(BIN)/python manage.py migrate --no-input -v 0; \
 	$(BIN)/python manage.py sandbox_landing --port $(SANDBOX_PORT) --credits 1 --state-file .run/sandbox.json & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py demo_history --if-empty --wait 5; \
 	$(BIN)/python manage.py db_worker --no-reload -v 0 & worker=$$!; \
 	trap 'kill $$sandbox $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/python manage.py demo_history --if-empty --wait 5; \
 	$(BIN)/python manage.py demo_user --url http://127.0.0.1:$(PORT) --another '$(LINK_AGAIN) (in a second terminal, while this runs)'; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 

@@ -12,6 +12,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -137,6 +138,30 @@ def test_a_sandbox_that_spent_less_is_moved_on_so_the_history_joins(sandbox: Any
     assert "ending at the sandbox landing's balance ($10.00 remaining)" in out
     now = timezone.now()
     assert forecast(as_samples(history(now - timedelta(days=30))), now).state == "forecast"
+
+
+def test_a_reading_taken_while_it_runs_is_not_joined_twice(sandbox: Any, in_sandbox: None) -> None:
+    """A worker samples the fresh sandbox (nothing spent) after the command asked where to end,
+    before its spend is moved on: a history written beside that reading would count the spend
+    again (down to 0, a reset, then up to the history's). It refuses; --replace joins exactly."""
+    from credits.balance import read_balance
+    from credits.testing.management.commands import demo_history
+
+    real_catch_up = demo_history.catch_up
+
+    def worker_reads_meanwhile(end: End, spent_cents: int) -> End:
+        read_balance()
+        return real_catch_up(end, spent_cents)
+
+    with (
+        mock.patch.object(demo_history, "catch_up", worker_reads_meanwhile),
+        pytest.raises(CommandError, match=r"already 1 balance samples .* on; .* --replace"),
+    ):
+        run("--days", "2")
+    assert BalanceSample.objects.count() == 1  # the worker's reading, and nothing of the history
+    run("--days", "2", "--replace")  # the sandbox, moved on already, is where it ends
+    assert_consistent(ordered())
+    assert BalanceSample.objects.count() == 2 * PER_DAY + 1
 
 
 def test_a_sandbox_that_cannot_be_moved_on_is_said_to_leave_a_gap(in_sandbox: None, settings: Any) -> None:

@@ -18,7 +18,9 @@ history says was spent, so its cumulative spend is moved on to the history's (``
 answer, the history ends at a made-up balance, and the command says so.
 
 Sandbox only (``CREDITS["SANDBOX"]``): the samples are made up. It never adds to samples already
-in its range: it refuses, naming them, unless ``--replace`` deletes them first. ``--seed`` makes
+in its range or after it (a reading of the sandbox taken before its spend was moved on, by a
+worker running meanwhile, would count that spend twice): it refuses, naming them, unless
+``--replace`` deletes them first. ``make run`` starts its worker after this command. ``--seed`` makes
 the figures the same on every run (the times follow the clock).
 """
 
@@ -242,25 +244,24 @@ def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def write(rows: list[BalanceSample], start: datetime, until: datetime, *, replace: bool) -> int:
-    """Write ``rows`` in one transaction, after deleting the samples already in
-    ``[start, until)`` when ``replace``; refuse when there are some and not ``replace``.
-    Returns how many were deleted."""
+def write(rows: list[BalanceSample], start: datetime, *, replace: bool) -> int:
+    """Write ``rows`` in one transaction, after deleting the samples from ``start`` on when
+    ``replace``; refuse when there are some and not ``replace``. Returns how many were deleted."""
     using = router.db_for_write(BalanceSample)
     with transaction.atomic(using=using):
-        existing = BalanceSample.objects.using(using).filter(at__gte=start, at__lt=until)
+        existing = BalanceSample.objects.using(using).filter(at__gte=start)
         found = existing.count()
         if found and not replace:
-            raise CommandError(refusal(found, start, until))
+            raise CommandError(refusal(found, start))
         deleted = existing.delete()[0] if found else 0
         add_samples(rows, batch_size=BATCH)  # the first of each hour marked, as the site marks it
     return deleted
 
 
-def refusal(found: int, start: datetime, until: datetime) -> str:
+def refusal(found: int, start: datetime) -> str:
     return (
-        f"There are already {found:,} balance samples from {start:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} "
-        "(UTC); a history written beside them would count their spend twice. Add --replace to delete them first."
+        f"There are already {found:,} balance samples from {start:%Y-%m-%d %H:%M} (UTC) on; a history written "
+        "beside them would count their spend twice. Add --replace to delete them first."
     )
 
 
@@ -269,7 +270,7 @@ class Command(BaseCommand):
         "Sandbox only: write a plausible past of balance samples (default: 14 days, one every 5 minutes, "
         "spend heavier in working hours, a couple of top-ups) ending at the sandbox landing's current balance, "
         "so the credits page's chart and forecast have a history to show. Refuses when samples exist in that "
-        "range unless --replace."
+        "range or after it unless --replace."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -304,13 +305,13 @@ class Command(BaseCommand):
             return
         until = timezone.now()  # today's readings start here: the landing's, read next, is the first
         start = until - timedelta(days=days)
-        found = BalanceSample.objects.filter(at__gte=start, at__lt=until).count()
+        found = BalanceSample.objects.filter(at__gte=start).count()
         if found and not options["replace"]:
-            raise CommandError(refusal(found, start, until))  # before the landing is asked
+            raise CommandError(refusal(found, start))  # before the landing is asked
         end = landing_end(options["wait"])
         plan = plan_history(until, end, days, timedelta(minutes=every), options["seed"])
         end = catch_up(end, plan.spent_cents)  # the same rows: they end at the same remaining
-        deleted = write(plan.rows, start, until, replace=options["replace"])
+        deleted = write(plan.rows, start, replace=options["replace"])
         if end.from_landing:
             with contextlib.suppress(LandingNotConfigured, LandingBusy, BalanceUnavailable):
                 read_balance()  # today's first reading, recorded where the history ends
