@@ -24,9 +24,10 @@ FAST = "window.reefCredits = {pollMs: 100, pollMaxMs: 400, refreshMs: 1000};"
 
 @pytest.fixture
 def late(sandbox: Any, settings: Any) -> Any:
-    """The landing charges at once and answers 2.5 s later, within the site's wait."""
+    """The landing charges at once and answers 4 s later, within the site's wait: room for a
+    second tab to open its menu and click on a busy machine while the first is in flight."""
     settings.CREDITS = {**settings.CREDITS, "TIMEOUT": 10.0}
-    sandbox.state.configure(delay=2.5)
+    sandbox.state.configure(delay=4.0)
     return sandbox
 
 
