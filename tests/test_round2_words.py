@@ -109,8 +109,9 @@ def test_the_new_words_have_german():
 # --- the recent top-ups' shape ------------------------------------------------------------------
 
 
-def test_a_recent_top_up_carries_its_time_as_the_pages_write_it(browser, user):
-    attempt = TopupAttempt.objects.create(
+def busy_auto_top_up(user: Any) -> TopupAttempt:
+    """An automatic $25 the billing service turned away as busy: a label and a longer sentence."""
+    return TopupAttempt.objects.create(
         user=user,
         amount_cents=2500,
         idempotency_key=uuid.uuid4().hex,
@@ -119,6 +120,10 @@ def test_a_recent_top_up_carries_its_time_as_the_pages_write_it(browser, user):
         error_code="rate_limited",
         error_message="The billing service is busy with this team's charges, so nothing was charged.",
     )
+
+
+def test_a_recent_top_up_carries_its_time_as_the_pages_write_it(browser, user):
+    attempt = busy_auto_top_up(user)
     [item] = browser.get(RECENT).json()["topups"]
     expected = formats.date_format(timezone.localtime(attempt.created_at), "DATETIME_FORMAT")
     assert item["createdText"] == created_text(attempt.created_at) == expected
@@ -139,15 +144,7 @@ def test_a_recent_top_up_carries_its_time_as_the_pages_write_it(browser, user):
 
 
 def test_the_page_writes_the_time_in_the_same_format_and_marks_automatic_ones(browser, user, cached):
-    attempt = TopupAttempt.objects.create(
-        user=user,
-        amount_cents=2500,
-        idempotency_key=uuid.uuid4().hex,
-        status=Status.DECLINED,
-        source=Source.AUTO,
-        error_code="rate_limited",
-        error_message="The billing service is busy with this team's charges, so nothing was charged.",
-    )
+    attempt = busy_auto_top_up(user)
     recent = main_of(browser.get(PAGE).content.decode())
     recent = recent[recent.index("Your recent top-ups") :]
     assert f">{created_text(attempt.created_at)}</time>" in recent

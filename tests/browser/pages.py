@@ -16,3 +16,19 @@ def open_menu(page: Page) -> Any:
 
 def header_balance(page: Page) -> Any:
     return page.locator(".credits--header [data-credits-amount]")
+
+
+# The balance is refreshed only when something happens (a message answered, a top-up), never
+# on a timer during the test: what the page shows follows from what the user did.
+NO_TIMER = "window.reefCredits = {refreshMs: 600000};"
+
+
+def send(page: Page, text: str) -> None:
+    """Write ``text`` in the chat's message box and press Send."""
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def assistant(page: Page) -> Any:
+    """The agent's answered messages (not one still pending)."""
+    return page.locator(".chat-message--assistant:not(.chat-message--pending)")

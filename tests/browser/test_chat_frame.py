@@ -8,23 +8,13 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from chat.models import Conversation, Message, Role
-from tests.browser.pages import header_balance, open_menu
+from tests.browser.pages import NO_TIMER, assistant, header_balance, open_menu, send
 from tests.browser.test_accessibility import SCHEMES, assert_no_serious_findings, chat_out_of_credits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHAT = "/ui/"
 SIZES = pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)], ids=["1280x800", "390x844"])
-NO_TIMER = "window.reefCredits = {refreshMs: 600000};"  # the balance refreshes only when something happens
-
-
-def send(page: Page, text: str) -> None:
-    page.get_by_label("Message", exact=True).fill(text)
-    page.get_by_role("button", name="Send").click()
-
-
-def assistant(page: Page) -> Locator:
-    return page.locator(".chat-message--assistant:not(.chat-message--pending)")
 
 
 def log(page: Page) -> Locator:

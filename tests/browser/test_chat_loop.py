@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from chat.models import Message, Role
+from tests.browser.pages import assistant, header_balance, send
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -18,19 +19,6 @@ def demo(demo: Any) -> Any:
     """The demo agent, from a sandbox holding 25 cents (one answer)."""
     demo.state.configure(credits=0.25)
     return demo
-
-
-def header_balance(page: Page) -> Any:
-    return page.locator(".credits--header [data-credits-amount]")
-
-
-def send(page: Page, text: str) -> None:
-    page.get_by_label("Message", exact=True).fill(text)
-    page.get_by_role("button", name="Send").click()
-
-
-def assistant(page: Page) -> Any:
-    return page.locator(".chat-message--assistant:not(.chat-message--pending)")
 
 
 def test_chat_until_no_credits_top_up_inline_and_carry_on(new_page, live_server, demo, screenshots):

@@ -5,7 +5,6 @@ the landing says what happened and what to do next (and says a retry is safe onl
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from chat.models import Message
 from credits.testing import override_transport
-from tests.browser.pages import open_menu
+from tests.browser.pages import assistant, open_menu
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -100,10 +99,6 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def assistant(page: Page) -> Any:
-    return page.locator(".chat-message--assistant:not(.chat-message--pending)")
 
 
 def test_after_continue_focus_is_on_the_new_message(new_page, live_server, demo):

@@ -12,6 +12,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from credits.balance import read_balance
 from credits.models import AlertState, Source, Status, TopupAttempt
+from tests.browser.pages import NO_TIMER, assistant, header_balance, send
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,9 +21,6 @@ LOW = 5.0  # CREDITS["LOW_BALANCE_DOLLARS"]; the warning ends from 1.25 times th
 START = 5.60  # three 25-cent answers from the line: $5.35, $5.10, then $4.85 (running low)
 NO_CREDITS = "No credits available"
 OVER = "The credits are no longer running low."
-# The balance is refreshed only when something happens (a message answered, a top-up), never
-# on a timer during the test: what the page shows follows from what the user did.
-NO_TIMER = "window.reefCredits = {refreshMs: 600000};"
 
 # Records, the moment the warning is first shown, whether "No credits available" was on the
 # page, and every sentence its title says.
@@ -67,19 +65,6 @@ def running_low_at(demo: Any, dollars: float) -> None:
     demo.state.configure(credits=dollars)
     read_balance()
     assert AlertState.objects.get().low
-
-
-def send(page: Page, text: str) -> None:
-    page.get_by_label("Message", exact=True).fill(text)
-    page.get_by_role("button", name="Send").click()
-
-
-def assistant(page: Page) -> Locator:
-    return page.locator(".chat-message--assistant:not(.chat-message--pending)")
-
-
-def header_balance(page: Page) -> Locator:
-    return page.locator(".credits--header [data-credits-amount]")
 
 
 def warning(page: Page) -> Locator:

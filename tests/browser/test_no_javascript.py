@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from chat.models import Conversation, Message, Role
 from credits.models import Source, Status, TopupAttempt
-from tests.browser.pages import open_menu
+from tests.browser.pages import open_menu, send
 from tests.conftest import make_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -33,11 +33,6 @@ def header_height(page: Page) -> float:
     box = page.get_by_role("banner").bounding_box()
     assert box is not None
     return float(box["height"])
-
-
-def send(page: Page, text: str) -> None:
-    page.get_by_label("Message", exact=True).fill(text)
-    page.get_by_role("button", name="Send").click()
 
 
 def assistant(page: Page) -> Any:
