@@ -73,6 +73,7 @@ SIGNATURE_HEADER = "X-Reef-Signature-256"  # "sha256=<hex HMAC-SHA256 of the bod
 REARM = 1.25  # a warning ends when the credits and the hours left are this far above the lines
 OVERDUE_AFTER = timedelta(minutes=2)  # a try due this long ago was lost (a worker killed mid-try)
 OVERDUE_CHECK_SECONDS = 60.0  # a process looks for lost tries at most this often
+NO_WEBHOOK = "No webhook URL is set (CREDITS['ALERT_WEBHOOK_URL'])."
 CHANNELS = ("email", "webhook")
 PAGE_URL_NAME = "credits_pages:page"
 
@@ -183,7 +184,7 @@ def notify(kind: str, text: str, *, remaining: float | None = None, hours_left: 
         remaining=remaining,
         hours_left=hours_left,
         webhook=Delivery.PENDING if conf.ALERT_WEBHOOK_URL else Delivery.SKIPPED,
-        webhook_detail="" if conf.ALERT_WEBHOOK_URL else "No webhook URL is set (CREDITS['ALERT_WEBHOOK_URL']).",
+        webhook_detail="" if conf.ALERT_WEBHOOK_URL else NO_WEBHOOK,
         due_at=now,
     )
     using = router.db_for_write(Notice)
@@ -323,7 +324,7 @@ def webhook_body(notice: Notice, conf: CreditsSettings) -> bytes:
 
 def _post_webhook(notice: Notice, conf: CreditsSettings) -> tuple[str, str]:
     if not conf.ALERT_WEBHOOK_URL:
-        return Delivery.SKIPPED, "No webhook URL is set (CREDITS['ALERT_WEBHOOK_URL'])."
+        return Delivery.SKIPPED, NO_WEBHOOK
     body = webhook_body(notice, conf)
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     if conf.ALERT_WEBHOOK_SECRET:

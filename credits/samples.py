@@ -83,8 +83,9 @@ def record_sample(balance: dict[str, float], at: datetime | None = None) -> bool
 
     On PostgreSQL and SQLite it is one statement (an INSERT ... SELECT ... WHERE NOT EXISTS the
     latest sample with those figures within the minute, ``hourly`` when no earlier sample of
-    its hour exists); elsewhere the latest sample and the hour are read first. Two processes recording the same figures at the same instant may both add one
-    (neither sees the other's row yet): a harmless duplicate, thinned after 14 days.
+    its hour exists); elsewhere the latest sample and the hour are read first. Two processes
+    recording the same figures at the same instant may both add one (neither sees the other's
+    row yet): a harmless duplicate, thinned after 14 days.
     """
     at = at or timezone.now()
     figures = tuple(float(balance[name]) for name in FIELDS)
